@@ -1,0 +1,65 @@
+//! Every limit in Klein, in one place.
+//!
+//! Each limit is a named constant with a unit suffix (`*_max`, `*_min`, `*_bytes`, `*_count`).
+//! Relations between limits are checked at compile time at the bottom of this file, so a change
+//! that breaks one fails the build instead of a test run.
+//!
+//! This module must never depend on anything else in the crate: every layer may read it.
+
+/// Largest bulk string a client may send, in bytes (Redis: `proto-max-bulk-len`, 512 MiB).
+///
+/// Lower than Redis on purpose: every write is replicated through Paxos, so one huge value
+/// stalls a whole group. See `../shared/VERIFICATION.md`, section 5.
+pub const RESP_BULK_SIZE_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Largest number of arguments in one multibulk request.
+pub const RESP_ARGUMENTS_COUNT_MAX: usize = 1024 * 1024;
+
+/// Largest inline request (a command line without RESP framing), in bytes
+/// (Redis: `PROTO_INLINE_MAX_SIZE`).
+pub const RESP_INLINE_SIZE_BYTES_MAX: usize = 64 * 1024;
+
+/// Largest unparsed input buffered for one connection, in bytes (Redis:
+/// `client-query-buffer-limit`, 1 GiB). A request larger than this is refused.
+pub const CONNECTION_QUERY_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Reply bytes a connection may have pending before it stops reading more requests.
+///
+/// The connection loop writes all pending replies before it parses the next read, so this is
+/// the most one batch of pipelined requests can produce before a flush is forced.
+pub const CONNECTION_REPLY_BUFFER_BYTES_FLUSH: usize = 64 * 1024;
+
+/// Size of one read from a client socket, in bytes.
+pub const CONNECTION_READ_SIZE_BYTES: usize = 16 * 1024;
+
+/// Most client connections one node serves at once (Redis: `maxclients`), shared evenly
+/// between cores.
+pub const CONNECTIONS_COUNT_MAX: usize = 10_000;
+
+/// Most cores (executors) one node runs.
+pub const CORES_COUNT_MAX: usize = 256;
+
+/// Registered I/O memory glommio gets per executor when the memory-lock limit allows it.
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 10 * 1024 * 1024;
+
+/// Smallest registered I/O memory glommio accepts per executor (it rounds up to this).
+pub const IO_MEMORY_BYTES_MIN: usize = 64 * 1024;
+
+/// Memory-lock budget reserved per executor for the `io_uring` rings themselves.
+///
+/// glommio refuses to start when `RLIMIT_MEMLOCK` is below 512 KiB; it creates three rings per
+/// executor (main, latency, poll).
+pub const IO_RING_LOCKED_BYTES_PER_EXECUTOR: usize = 512 * 1024;
+
+/// How many rings register each executor's I/O memory; every registration pins (and is
+/// charged to `RLIMIT_MEMLOCK`) separately.
+pub const IO_MEMORY_REGISTRATIONS_COUNT: usize = 3;
+
+/// Longest time an orderly shutdown waits for executors to finish, in milliseconds.
+pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
+
+const _: () = assert!(RESP_INLINE_SIZE_BYTES_MAX <= CONNECTION_QUERY_BUFFER_BYTES_MAX);
+const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX <= CONNECTION_QUERY_BUFFER_BYTES_MAX);
+const _: () = assert!(CONNECTION_READ_SIZE_BYTES <= RESP_INLINE_SIZE_BYTES_MAX);
+const _: () = assert!(IO_MEMORY_BYTES_MIN <= IO_MEMORY_BYTES_DEFAULT);
+const _: () = assert!(CORES_COUNT_MAX <= CONNECTIONS_COUNT_MAX);

@@ -1,0 +1,139 @@
+//! The `klein` binary: parse flags, build the configuration, run the node. Nothing else.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use klein::config::{Config, LogLevel, Number, Settings};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code for a command line or configuration Klein refuses (as clap uses for usage).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for a node that could not start or stopped abnormally.
+const EXIT_RUNTIME: u8 = 1;
+
+/// Klein: a Paxos-replicated, durable store that speaks the Redis protocol.
+#[derive(Parser, Debug)]
+#[command(name = "klein", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a node that serves the Redis protocol (single node unless --initial-cluster).
+    Server(ServerArgs),
+}
+
+/// Flags of `klein server`; each overrides the same key of `--config`.
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// TOML configuration file (keys: listen, `data_dir`, cores, `node_id`, `peer_listen`,
+    /// `initial_cluster`, `log_level`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// RESP listen address [default: 127.0.0.1:6379].
+    #[arg(long, value_name = "IP:PORT")]
+    listen: Option<String>,
+    /// Data directory [default: ./klein-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Cores (pinned executors) to run [default: all this process may use].
+    #[arg(long, value_name = "N")]
+    cores: Option<String>,
+    /// This node's id in the cluster [default: 1].
+    #[arg(long, value_name = "ID")]
+    node_id: Option<String>,
+    /// Peer (node-to-node) listen address [default: this node's --initial-cluster entry].
+    #[arg(long, value_name = "IP:PORT")]
+    peer_listen: Option<String>,
+    /// Initial members, etcd-style: 1=127.0.0.1:7101,2=127.0.0.1:7102,... [default: this node
+    /// alone].
+    #[arg(long, value_name = "ID=IP:PORT,...")]
+    initial_cluster: Option<String>,
+    /// Log level: error, warn, info, debug or trace [default: info].
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
+}
+
+impl ServerArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            cores: self.cores.clone().map(Number::Text),
+            node_id: self.node_id.clone().map(Number::Text),
+            peer_listen: self.peer_listen.clone(),
+            initial_cluster: self.initial_cluster.clone(),
+            log_level: self.log_level.clone(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(), // --help, --version
+        Err(error) => {
+            // clap's message is several lines (usage, hint); one line names the problem.
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid command line");
+            eprintln!("klein: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Command::Server(args) => server(&args),
+    }
+}
+
+fn server(args: &ServerArgs) -> ExitCode {
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("klein: {message}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_logging(config.log_level);
+    tracing::info!(version = klein::VERSION, node_id = %config.node_id, "starting klein server");
+    match klein::server::run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("klein: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+fn load_config(args: &ServerArgs) -> Result<Config, String> {
+    let file = match &args.config {
+        None => None,
+        Some(path) => {
+            Some((path.as_path(), Settings::from_file(path).map_err(|error| error.to_string())?))
+        }
+    };
+    let cores_online = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Settings::resolve(file, args.settings(), cores_online).map_err(|error| error.to_string())
+}
+
+fn init_logging(level: LogLevel) {
+    let level = match level {
+        LogLevel::Error => tracing::Level::ERROR,
+        LogLevel::Warn => tracing::Level::WARN,
+        LogLevel::Info => tracing::Level::INFO,
+        LogLevel::Debug => tracing::Level::DEBUG,
+        LogLevel::Trace => tracing::Level::TRACE,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_thread_names(true)
+        .init();
+}

@@ -1,0 +1,446 @@
+//! Thread-per-core runtime: the only module that names glommio.
+//!
+//! Owns: one glommio `LocalExecutor` per core, pinned (`Placement::Fixed`); the process-wide
+//! set-up they need (memory-lock limit, data directory lock, signals); and the RESP listener
+//! that accepts on every core (`SO_REUSEPORT`: the kernel spreads connections, no core hands
+//! sockets to another). Later it owns the shards, the peer transport and the disk seam's real
+//! implementation.
+//!
+//! Must never: let a glommio type escape (the layers above get [`Connection`], a plain byte
+//! stream, and the [`ConnectionHandler`] trait), share mutable state between cores other than
+//! through explicit messages, or decide anything the consensus core decides.
+//!
+//! ```text
+//!  main thread                core 0 .. core N-1 (one pinned thread each)
+//!  -----------                ----------------------------------------
+//!  memlock::prepare           ShutdownSignal::register (SIGINT/SIGTERM)
+//!  lock data dir              bind RESP listener (SO_REUSEPORT)
+//!  spawn core 0 ----------->  report Ready(address)
+//!  spawn cores 1.. -------->  report Ready(address)
+//!  log "RESP listener ready"  accept -> ConnectionHandler::serve (local task)
+//!  join all  <-------------   signal -> stop accepting, drop connections, exit
+//! ```
+
+pub mod memlock;
+mod shutdown;
+
+use std::cell::Cell;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_lite::{AsyncRead, AsyncWrite};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{LocalExecutorBuilder, Placement};
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::constants::CONNECTIONS_COUNT_MAX;
+use crate::types::CoreIndex;
+use memlock::{IoMemoryPlan, MemlockOutcome, MemlockTooSmall};
+use shutdown::ShutdownSignal;
+
+/// Serves accepted client connections. Implemented by the layer above (the RESP server); the
+/// runtime calls it on the core that accepted the connection.
+pub trait ConnectionHandler: Send + Sync + 'static {
+    /// Returns the task that serves `connection` until it closes. It runs on the accepting
+    /// core and is dropped (closing the connection) at shutdown.
+    fn serve(&self, connection: Connection, client_id: u64) -> Pin<Box<dyn Future<Output = ()>>>;
+}
+
+/// An accepted client connection: a byte stream bound to the core that accepted it.
+pub struct Connection {
+    stream: TcpStream,
+    peer: Option<SocketAddr>,
+}
+
+impl Connection {
+    /// The client's address, when the socket still knows it.
+    #[must_use]
+    pub fn peer_address(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_close(cx)
+    }
+}
+
+/// Why the node could not start (or stopped abnormally).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The configuration asks for a multi-node cluster, which this build cannot run yet.
+    #[error(
+        "--initial-cluster lists {members} members, but this build runs single-node clusters \
+         only (peer replication is not implemented yet)"
+    )]
+    ClusterNotSupported {
+        /// Members configured.
+        members: usize,
+    },
+    /// The data directory could not be created or opened.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// Another process holds the data directory.
+    #[error("data directory {path} is in use by another klein process")]
+    DataDirLocked {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// The memory-lock limit is too small for the executors.
+    #[error(transparent)]
+    Memlock(#[from] MemlockTooSmall),
+    /// The CPUs this process may run on could not be read, or are fewer than `--cores`.
+    #[error("cannot place {cores} executors: {reason}")]
+    Placement {
+        /// Executors requested.
+        cores: usize,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The RESP listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address.
+        address: SocketAddr,
+        /// The failure.
+        source: io::Error,
+    },
+    /// An executor failed to start or stopped abnormally.
+    #[error("core {core}: {reason}")]
+    Executor {
+        /// The core.
+        core: CoreIndex,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Name of the lock file that keeps two processes off one data directory.
+const DATA_DIR_LOCK_FILE: &str = "LOCK";
+
+/// What a core reports to the main thread once it is serving (or could not start).
+enum CoreReport {
+    Ready(SocketAddr),
+    Failed(RuntimeError),
+}
+
+/// Starts one pinned executor per configured core, serves connections with `handler` until
+/// SIGINT or SIGTERM, then shuts down in order.
+///
+/// # Errors
+/// See [`RuntimeError`].
+///
+/// # Panics
+/// Only on a broken invariant: `config.cores` is validated to at most
+/// [`crate::constants::CORES_COUNT_MAX`], which fits a [`CoreIndex`].
+pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), RuntimeError> {
+    if !config.is_single_node() {
+        return Err(RuntimeError::ClusterNotSupported { members: config.initial_cluster.len() });
+    }
+    let _data_dir_lock = lock_data_dir(&config.data_dir)?;
+    let cpus = allowed_cpus(config.cores)?;
+    let plan = memlock::prepare(config.cores)?;
+    log_memlock_plan(&plan, config.cores);
+    refuse_shared_port(config.listen)?;
+
+    let mut handles = Vec::with_capacity(config.cores);
+    let mut reports = Vec::with_capacity(config.cores);
+    let mut address = config.listen;
+    for (index, cpu) in cpus.iter().copied().enumerate() {
+        let core = CoreIndex(u16::try_from(index).expect("cores are bounded by CORES_COUNT_MAX"));
+        let (report, report_receiver) = mpsc::channel();
+        let context = CoreContext {
+            core,
+            cores: config.cores,
+            listen: address,
+            handler: Arc::clone(handler),
+            report,
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("klein-core-{index}"))
+            .io_memory(plan.io_memory_bytes)
+            .spawn(move || core_main(context));
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(error) => {
+                let error = RuntimeError::Executor { core, reason: error.to_string() };
+                return Err(stop_cores(handles, &reports, index > 0, error));
+            }
+        };
+        handles.push((core, handle));
+        // Core 0 binds first: when the configured port is 0 the kernel picks one, and the
+        // other cores must join that same port.
+        if index == 0 {
+            match wait_ready(core, &report_receiver) {
+                Ok(bound) => address = bound,
+                Err(error) => return Err(stop_cores(handles, &[], false, error)),
+            }
+        } else {
+            reports.push((core, report_receiver));
+        }
+    }
+    let mut failure = None;
+    for (core, receiver) in &reports {
+        if let Err(error) = wait_ready(*core, receiver) {
+            failure.get_or_insert(error);
+        }
+    }
+    if let Some(error) = failure {
+        return Err(stop_cores(handles, &[], true, error));
+    }
+    info!(%address, cores = config.cores, data_dir = %config.data_dir.display(), "RESP listener ready");
+    let mut first_error = None;
+    for (core, handle) in handles {
+        if let Err(error) = handle.join() {
+            first_error.get_or_insert(RuntimeError::Executor { core, reason: error.to_string() });
+        }
+    }
+    if let Some(error) = first_error {
+        Err(error)
+    } else {
+        info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Waits for one core to report that it serves, or why it cannot.
+fn wait_ready(
+    core: CoreIndex,
+    receiver: &mpsc::Receiver<CoreReport>,
+) -> Result<SocketAddr, RuntimeError> {
+    match receiver.recv() {
+        Ok(CoreReport::Ready(bound)) => Ok(bound),
+        Ok(CoreReport::Failed(error)) => Err(error),
+        Err(_) => Err(RuntimeError::Executor { core, reason: "stopped before serving".into() }),
+    }
+}
+
+/// Stops the cores already started after a start-up failure, and returns that failure.
+///
+/// Every core in `handles` has reported (or is waited for here through `pending`), so each
+/// running one has registered for SIGTERM: raising it stops them through the one shutdown path.
+/// `core_zero_serving` says whether any core runs at all; without one no handler is registered
+/// and raising SIGTERM would kill the process instead of reporting `error`.
+fn stop_cores(
+    handles: Vec<(CoreIndex, glommio::ExecutorJoinHandle<()>)>,
+    pending: &[(CoreIndex, mpsc::Receiver<CoreReport>)],
+    core_zero_serving: bool,
+    error: RuntimeError,
+) -> RuntimeError {
+    for (core, receiver) in pending {
+        let _ = wait_ready(*core, receiver);
+    }
+    if core_zero_serving {
+        let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+    }
+    for (core, handle) in handles {
+        if let Err(error) = handle.join() {
+            warn!(%core, %error, "executor stopped abnormally");
+        }
+    }
+    error
+}
+
+/// Everything one core needs; moved into its thread.
+struct CoreContext {
+    core: CoreIndex,
+    cores: usize,
+    listen: SocketAddr,
+    handler: Arc<dyn ConnectionHandler>,
+    report: mpsc::Sender<CoreReport>,
+}
+
+async fn core_main(context: CoreContext) {
+    let CoreContext { core, cores, listen, handler, report } = context;
+    let mut shutdown = match ShutdownSignal::register() {
+        Ok(shutdown) => shutdown,
+        Err(error) => {
+            let reason = format!("cannot register for SIGINT/SIGTERM: {error}");
+            let _ = report.send(CoreReport::Failed(RuntimeError::Executor { core, reason }));
+            return;
+        }
+    };
+    let listener = match TcpListener::bind(listen) {
+        Ok(listener) => listener,
+        Err(source) => {
+            let source = io::Error::from(source);
+            let _ =
+                report.send(CoreReport::Failed(RuntimeError::Listen { address: listen, source }));
+            return;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    let _ = report.send(CoreReport::Ready(bound));
+    drop(report);
+    debug!(%core, %bound, "core serving");
+
+    let accepting = accept_loop(core, cores, &listener, handler);
+    futures_lite::future::or(shutdown.wait(), accepting).await;
+    info!(%core, "shutting down: no longer accepting; open connections are closed");
+    // Returning ends the executor; its remaining tasks (the connections) are dropped with it,
+    // which closes their sockets.
+}
+
+/// Accepts connections on this core until the process shuts down.
+async fn accept_loop(
+    core: CoreIndex,
+    cores: usize,
+    listener: &TcpListener,
+    handler: Arc<dyn ConnectionHandler>,
+) {
+    let connections_max = (CONNECTIONS_COUNT_MAX / cores).max(1);
+    let open = Rc::new(Cell::new(0_usize));
+    let mut accepted: u64 = 0;
+    loop {
+        let stream = match listener.accept().await {
+            Ok(stream) => stream,
+            Err(error) => {
+                // Out of descriptors or memory: back off instead of spinning on the error.
+                warn!(%core, %error, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if open.get() >= connections_max {
+            refuse_connection(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        accepted += 1;
+        // Unique per node without shared state: core k hands out k+1, k+1+cores, ...
+        let client_id = (accepted - 1) * cores as u64 + u64::from(core.0) + 1;
+        let peer = stream.peer_addr().ok();
+        let serving = handler.serve(Connection { stream, peer }, client_id);
+        let open_count = Rc::clone(&open);
+        open_count.set(open_count.get() + 1);
+        glommio::spawn_local(async move {
+            serving.await;
+            open_count.set(open_count.get() - 1);
+        })
+        .detach();
+    }
+}
+
+/// Tells a client over the connection limit why it is refused, as Redis does, and closes.
+fn refuse_connection(mut stream: TcpStream) {
+    glommio::spawn_local(async move {
+        use futures_lite::AsyncWriteExt;
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+    })
+    .detach();
+}
+
+/// Creates the data directory and takes its lock file for the life of the process.
+fn lock_data_dir(path: &Path) -> Result<File, RuntimeError> {
+    let data_dir_error = |source| RuntimeError::DataDir { path: path.to_path_buf(), source };
+    std::fs::create_dir_all(path).map_err(data_dir_error)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(DATA_DIR_LOCK_FILE))
+        .map_err(data_dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => {
+            Err(RuntimeError::DataDirLocked { path: path.to_path_buf() })
+        }
+        Err(TryLockError::Error(source)) => Err(data_dir_error(source)),
+    }
+}
+
+/// The first `cores` CPUs this process may run on.
+fn allowed_cpus(cores: usize) -> Result<Vec<usize>, RuntimeError> {
+    let placement_error = |reason: String| RuntimeError::Placement { cores, reason };
+    let set = rustix::thread::sched_getaffinity(None)
+        .map_err(|error| placement_error(format!("sched_getaffinity: {error}")))?;
+    let cpus: Vec<usize> =
+        (0..rustix::thread::CpuSet::MAX_CPU).filter(|cpu| set.is_set(*cpu)).take(cores).collect();
+    if cpus.len() < cores {
+        return Err(placement_error(format!("only {} CPUs are available", cpus.len())));
+    }
+    Ok(cpus)
+}
+
+/// Refuses to start on a port another process already listens on.
+///
+/// The per-core listeners use `SO_REUSEPORT`, which would let a second Klein (same user) share
+/// the port silently and receive half the connections. A plain bind without the option fails
+/// if anyone listens there.
+fn refuse_shared_port(address: SocketAddr) -> Result<(), RuntimeError> {
+    if address.port() == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind(address)
+        .map(drop)
+        .map_err(|source| RuntimeError::Listen { address, source })
+}
+
+fn log_memlock_plan(plan: &IoMemoryPlan, cores: usize) {
+    let io_memory_kib = plan.io_memory_bytes / 1024;
+    match plan.outcome {
+        MemlockOutcome::Sufficient { limit_bytes: None } => {
+            info!(
+                cores,
+                io_memory_kib, "RLIMIT_MEMLOCK is unlimited; glommio I/O memory at default"
+            );
+        }
+        MemlockOutcome::Sufficient { limit_bytes: Some(limit) } => info!(
+            cores,
+            io_memory_kib,
+            limit_kib = limit / 1024,
+            "RLIMIT_MEMLOCK already sufficient; glommio I/O memory at default"
+        ),
+        MemlockOutcome::Raised { from_bytes, to_bytes } => info!(
+            cores,
+            io_memory_kib,
+            from_kib = from_bytes / 1024,
+            to_kib = to_bytes / 1024,
+            "raised RLIMIT_MEMLOCK; glommio I/O memory at default"
+        ),
+        MemlockOutcome::Fitted { limit_bytes } => warn!(
+            cores,
+            io_memory_kib,
+            limit_kib = limit_bytes / 1024,
+            "RLIMIT_MEMLOCK cannot be raised; glommio I/O memory shrunk to fit the limit"
+        ),
+    }
+}

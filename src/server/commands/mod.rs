@@ -1,0 +1,88 @@
+//! Command dispatch: the command name picks a family, the family checks arity and runs it.
+//!
+//! One file per command family (Dragonfly's `*_family`), each with its tests. Unknown commands
+//! get Redis's exact `ERR unknown command` text: clients (Lettuce's RESP2 fallback among them)
+//! branch on it, and a command Klein does not support must never produce a wrong result.
+
+pub mod connection;
+
+use super::resp::{Argument, ReplyWriter};
+use super::session::{Flow, Session};
+
+/// Longest command name or argument quoted back in an error, as in Redis (`%.128s`).
+const ERROR_QUOTE_BYTES_MAX: usize = 128;
+
+/// Runs one request (`arguments` is never empty) and writes its reply.
+pub fn dispatch(
+    session: &mut Session,
+    arguments: &[Argument<'_>],
+    out: &mut ReplyWriter<'_>,
+) -> Flow {
+    debug_assert!(!arguments.is_empty());
+    let name = &arguments[0];
+    if let Some(flow) = connection::dispatch(session, name, arguments, out) {
+        return flow;
+    }
+    out.error(&unknown_command(arguments));
+    Flow::Continue
+}
+
+/// Redis's `unknown command` error: the name and the first arguments, quoted, at most 128
+/// bytes of each and about 128 bytes of arguments in all (`processCommand` in server.c).
+#[must_use]
+pub fn unknown_command(arguments: &[Argument<'_>]) -> String {
+    let mut quoted = String::new();
+    for argument in &arguments[1..] {
+        if quoted.len() >= ERROR_QUOTE_BYTES_MAX {
+            break;
+        }
+        let room = ERROR_QUOTE_BYTES_MAX - quoted.len();
+        quoted.push('\'');
+        quoted.push_str(&lossy_prefix(argument, room));
+        quoted.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {quoted}",
+        lossy_prefix(&arguments[0], ERROR_QUOTE_BYTES_MAX)
+    )
+}
+
+/// Redis's arity error for `command` (lower case, as Redis prints its full name).
+#[must_use]
+pub fn wrong_arity(command: &str) -> String {
+    format!("ERR wrong number of arguments for '{command}' command")
+}
+
+fn lossy_prefix(bytes: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(max)]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn arguments<'a>(words: &[&'a str]) -> Vec<Argument<'a>> {
+        words.iter().map(|word| Cow::Borrowed(word.as_bytes())).collect()
+    }
+
+    #[test]
+    fn unknown_command_text_matches_redis() {
+        assert_eq!(
+            unknown_command(&arguments(&["foo"])),
+            "ERR unknown command 'foo', with args beginning with: "
+        );
+        assert_eq!(
+            unknown_command(&arguments(&["foo", "a", "b"])),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+    }
+
+    #[test]
+    fn unknown_command_quotes_at_most_about_128_bytes() {
+        let long = "x".repeat(300);
+        let text = unknown_command(&arguments(&[&long, &long, &long]));
+        assert!(text.len() < 2 * ERROR_QUOTE_BYTES_MAX + 80, "{}", text.len());
+    }
+}
