@@ -142,7 +142,7 @@ pub enum Origin {
 /// Why a configuration was refused. Displays as one line naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The setting at fault, as its flag would be spelled (`cores`, `initial-cluster`, …).
+    /// The setting at fault, as its flag would be spelled (`cores`, `initial-cluster`, ...).
     pub field: &'static str,
     /// Where it came from; `None` when the fault is a combination of settings.
     pub origin: Option<Origin>,

@@ -1,5 +1,5 @@
 //! Klein: one replicated, durable log that gives services KV storage, a cache, distributed
-//! locks, a service registry and a configuration center — as a standalone server that speaks
+//! locks, a service registry and a configuration center - as a standalone server that speaks
 //! the Redis protocol, or as a library embedded in the host process, with one API.
 //!
 //! Start with `docs/ARCHITECTURE.md`. The crate is a stack of layers whose dependencies only

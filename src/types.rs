@@ -8,7 +8,7 @@ use std::num::NonZeroU64;
 
 /// Identifies one node (one `klein server` process or one embedded node) within a cluster.
 ///
-/// Node ids start at 1 (etcd-style `--initial-cluster 1=…,2=…`); 0 is never a valid id, which
+/// Node ids start at 1 (etcd-style `--initial-cluster 1=...,2=...`); 0 is never a valid id, which
 /// the type enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(NonZeroU64);

@@ -226,7 +226,8 @@ pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), 
     if let Some(error) = failure {
         return Err(stop_cores(handles, &[], true, error));
     }
-    info!(%address, cores = config.cores, data_dir = %config.data_dir.display(), "RESP listener ready");
+    let data_dir = config.data_dir.display();
+    info!(%address, cores = config.cores, %data_dir, "RESP listener ready");
     let mut first_error = None;
     for (core, handle) in handles {
         if let Err(error) = handle.join() {

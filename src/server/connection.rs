@@ -1,7 +1,7 @@
 //! The per-connection loop: read, parse every complete request, run it, write all replies.
 //!
 //! One read is followed by at most one write for everything it made possible (pipelined
-//! requests share a write): on this machine a `send` costs ~6.5 µs of CPU, thirty times the
+//! requests share a write): on this machine a `send` costs ~6.5 us of CPU, thirty times the
 //! work of a SET (`../shared/PERFORMANCE.md`, 1.3). Only when the replies to one read exceed
 //! [`CONNECTION_REPLY_BUFFER_BYTES_FLUSH`] are they written in several pieces, which bounds the
 //! memory one connection can hold.

@@ -46,7 +46,7 @@ impl Session {
         self.protocol = protocol;
     }
 
-    /// The name set by `HELLO … SETNAME` (or, later, `CLIENT SETNAME`); none when empty.
+    /// The name set by `HELLO ... SETNAME` (or, later, `CLIENT SETNAME`); none when empty.
     #[must_use]
     pub fn name(&self) -> Option<&[u8]> {
         self.name.as_deref()

@@ -38,7 +38,7 @@ pub enum Parsed {
     Incomplete,
 }
 
-/// A request that breaks the protocol. The connection answers `-ERR Protocol error: …` and
+/// A request that breaks the protocol. The connection answers `-ERR Protocol error: ...` and
 /// closes, as Redis does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolError {

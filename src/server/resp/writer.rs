@@ -1,6 +1,6 @@
 //! The reply builder: one writer for RESP2 and RESP3, chosen per connection.
 //!
-//! Commands describe their reply in RESP3 terms (map, set, double, boolean, null, push…); the
+//! Commands describe their reply in RESP3 terms (map, set, double, boolean, null, push...); the
 //! writer encodes it in the connection's protocol, downgrading RESP3-only types the way Redis
 //! does for RESP2 clients (a map becomes a flat array of key/value pairs, a boolean an integer,
 //! a double a bulk string, null `$-1`).
@@ -60,7 +60,7 @@ impl<'buffer> ReplyWriter<'buffer> {
         self.line(b'+', text.as_bytes());
     }
 
-    /// `-text`: an error reply; `text` starts with the error code (`ERR`, `NOPROTO`, …).
+    /// `-text`: an error reply; `text` starts with the error code (`ERR`, `NOPROTO`, ...).
     /// CR and LF inside it are replaced by spaces, as Redis does, so a reply is always one line.
     pub fn error(&mut self, text: &str) {
         self.out.push(b'-');
