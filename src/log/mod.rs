@@ -11,4 +11,9 @@
 //! fsync (an fsync error stops the process), use a byte read back before its checksum passed,
 //! silently drop corruption, or depend on any layer but `types` and `constants`.
 //!
-//! Empty until the issue "Durable log engine".
+//! Built so far: the disk seam (`disk`) and its simulated implementation (`sim_disk`, compiled
+//! for tests and the `sim` feature).
+
+pub mod disk;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim_disk;
