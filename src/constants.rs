@@ -55,9 +55,6 @@ pub const IO_RING_LOCKED_BYTES_PER_EXECUTOR: usize = 512 * 1024;
 /// charged to `RLIMIT_MEMLOCK`) separately.
 pub const IO_MEMORY_REGISTRATIONS_COUNT: usize = 3;
 
-/// Longest time an orderly shutdown waits for executors to finish, in milliseconds.
-pub const SHUTDOWN_TIMEOUT_MS: u64 = 10_000;
-
 const _: () = assert!(RESP_INLINE_SIZE_BYTES_MAX <= CONNECTION_QUERY_BUFFER_BYTES_MAX);
 const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX <= CONNECTION_QUERY_BUFFER_BYTES_MAX);
 const _: () = assert!(CONNECTION_READ_SIZE_BYTES <= RESP_INLINE_SIZE_BYTES_MAX);

@@ -9,7 +9,14 @@ use std::num::NonZeroU64;
 /// Identifies one node (one `klein server` process or one embedded node) within a cluster.
 ///
 /// Node ids start at 1 (etcd-style `--initial-cluster 1=...,2=...`); 0 is never a valid id, which
-/// the type enforces.
+/// the type enforces:
+///
+/// ```
+/// use klein::types::NodeId;
+///
+/// assert_eq!(NodeId::new(0), None);
+/// assert_eq!(NodeId::new(3).map(NodeId::get), Some(3));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(NonZeroU64);
 
