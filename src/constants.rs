@@ -60,3 +60,40 @@ const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX <= CONNECTION_QUERY_BUFFER_BYTES_
 const _: () = assert!(CONNECTION_READ_SIZE_BYTES <= RESP_INLINE_SIZE_BYTES_MAX);
 const _: () = assert!(IO_MEMORY_BYTES_MIN <= IO_MEMORY_BYTES_DEFAULT);
 const _: () = assert!(CORES_COUNT_MAX <= CONNECTIONS_COUNT_MAX);
+
+// Log record format.
+
+/// Largest payload of one log record, in bytes: one Paxos instance's value (an rkyv archive of
+/// a batch of commands). The 1 MiB of headroom over [`RESP_BULK_SIZE_BYTES_MAX`] is for the
+/// rest of a command carrying one maximal bulk string (its key, other arguments) and the
+/// archive's own framing; a batch never grows past this limit.
+pub const LOG_RECORD_PAYLOAD_BYTES_MAX: usize = RESP_BULK_SIZE_BYTES_MAX + 1024 * 1024;
+
+/// Largest log segment, in bytes: a record header stores the record's offset within its
+/// segment in 32 bits (`log/format.rs`).
+pub const LOG_SEGMENT_SIZE_BYTES_MAX: u64 = 1 << 32;
+
+const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
+
+// Superblock.
+
+/// Bytes one copy of a core's acceptor-metadata superblock occupies in its file; copy `i`
+/// starts at byte `i * SUPERBLOCK_COPY_SIZE_BYTES` (`log/superblock.rs`).
+pub const SUPERBLOCK_COPY_SIZE_BYTES: usize = 64 * 1024;
+
+/// Copies of the superblock in its file: two pairs, written alternately by sequence parity, so
+/// a crash mid-write never touches the newest durable version.
+pub const SUPERBLOCK_COPIES_COUNT: usize = 4;
+
+/// Most Paxos groups one core hosts: every hosted group's acceptor metadata lives in the
+/// core's superblock.
+pub const SUPERBLOCK_GROUPS_COUNT_MAX: usize = 256;
+
+/// Most voters in one group's membership.
+pub const SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX: usize = 9;
+
+/// Most learners (non-voting members) in one group's membership.
+pub const SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX: usize = 9;
+
+const _: () = assert!(SUPERBLOCK_COPY_SIZE_BYTES.is_multiple_of(4096));
+const _: () = assert!(SUPERBLOCK_COPIES_COUNT == 4);

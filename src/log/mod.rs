@@ -1,9 +1,9 @@
 //! The durable, append-only, segmented log under every Paxos group of a core.
 //!
-//! Owns: the record format (header and payload CRC32C, see `docs/design/log-format.md` once
-//! written), group commit (one fdatasync covers every group on the core), row locks per
-//! (group, slot), the acceptor superblock, the slot index for catch-up reads, snapshots,
-//! truncation and crash recovery. It knows bytes, checksums and slots, not Paxos rules; its
+//! Owns: the record format (header and payload CRC32C, see `docs/design/log-format.md`),
+//! group commit (one fdatasync covers every group on the core), row locks per (group, slot),
+//! the acceptor superblock, the slot index for catch-up reads, snapshots, truncation and
+//! crash recovery. It knows bytes, checksums and slots, not Paxos rules; its
 //! decisions are plain synchronous code and only disk completions are asynchronous, through a
 //! completion-based disk seam with a real (`io_uring`) and a simulated implementation.
 //!
@@ -11,9 +11,24 @@
 //! fsync (an fsync error stops the process), use a byte read back before its checksum passed,
 //! silently drop corruption, or depend on any layer but `types` and `constants`.
 //!
-//! Built so far: the disk seam (`disk`) and its simulated implementation (`sim_disk`, compiled
-//! for tests and the `sim` feature).
+//! Built so far, each piece pure and tested on the simulated disk:
+//! - `disk`: the completion-based seam; `sim_disk`: its fault-injecting simulation (tests and
+//!   the `sim` feature);
+//! - `format`: records and the framing contract; `superblock`: acceptor metadata in 4 copies;
+//! - `writer`: staging and self-clocking group commit in sector-aligned batches, segment
+//!   roll-over; `recovery`: scan, verify, rebuild the index, cut the torn tail, report
+//!   corruption; `index`: (group, slot) -> latest durable record; `row_locks`: per-slot order.
+//!
+//! Still to come (issue "Durable log engine"): the facade that ties them to the superblock and
+//! runs recovery through the seam, catch-up reads, snapshots and segment reclamation, the real
+//! io_uring disk, the crash-point enumeration test, the fuzz target and the benchmarks.
 
 pub mod disk;
+pub mod format;
+pub mod index;
+pub mod recovery;
+pub mod row_locks;
 #[cfg(any(test, feature = "sim"))]
 pub mod sim_disk;
+pub mod superblock;
+pub mod writer;
