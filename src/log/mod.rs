@@ -12,8 +12,8 @@
 //! silently drop corruption, or depend on any layer but `types` and `constants`.
 //!
 //! Built so far, each piece pure and tested on the simulated disk:
-//! - `disk`: the completion-based seam; `sim_disk`: its fault-injecting simulation (tests and
-//!   the `sim` feature);
+//! - `disk`: the completion-based seam; `sim_disk`: its fault-injecting simulation (for tests,
+//!   the simulator and crash-point enumeration);
 //! - `format`: records and the framing contract; `superblock`: acceptor metadata in 4 copies;
 //! - `writer`: staging and self-clocking group commit in sector-aligned batches, segment
 //!   roll-over; `recovery`: scan, verify, rebuild the index, cut the torn tail, report
@@ -28,7 +28,6 @@ pub mod format;
 pub mod index;
 pub mod recovery;
 pub mod row_locks;
-#[cfg(any(test, feature = "sim"))]
 pub mod sim_disk;
 pub mod superblock;
 pub mod writer;

@@ -182,9 +182,15 @@ fn scan_segment(
                 if !reason.is_truncatable_at_tail() {
                     return Err(RecoveryError { segment, offset, reason });
                 }
-                if let Some(next) = next_record_of_a_later_batch(bytes, position, segment) {
-                    // A later batch was written, so this one was durable: corruption. Its
-                    // surviving records are kept; the scan resumes at the later batch.
+                // In the last segment with data only a later batch proves the damaged bytes
+                // were durable; in an earlier one, the writer's move to the next segment does.
+                let was_durable =
+                    !is_last || next_record_of_a_later_batch(bytes, position, segment).is_some();
+                let next_valid =
+                    find_next_valid_record(bytes, position + RECORD_ALIGNMENT_BYTES, segment);
+                if was_durable && let Some(next) = next_valid {
+                    // Corruption. Every record that is still valid is kept: the scan resumes at
+                    // the next one, which may be a later record of this same batch.
                     for (offset, header, size) in batch.drain(..) {
                         apply(segment, offset, &header, size, recovered);
                     }

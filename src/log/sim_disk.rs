@@ -92,6 +92,31 @@ struct PendingWrite {
     data: Vec<u8>,
 }
 
+/// Most cut points per write in [`SimDisk::crash_images`].
+const CUT_POINTS_MAX: usize = 64;
+
+/// A write that a crash may or may not have put on the media.
+#[derive(Clone, Debug)]
+struct Pending {
+    inode: usize,
+    offset: usize,
+    data: Vec<u8>,
+}
+
+/// What a crash did to one pending write.
+#[derive(Clone, Debug)]
+enum Fate {
+    Lost,
+    Kept,
+    /// Each piece of [`DISK_TEAR_SIZE_BYTES`] landed or not.
+    Pieces(Vec<bool>),
+    /// The first `pieces` landed; the next one is garbage if `garbage_after`.
+    Prefix {
+        pieces: usize,
+        garbage_after: bool,
+    },
+}
+
 /// One file's contents (an inode: renames move names, not contents).
 #[derive(Clone, Debug)]
 struct Inode {
@@ -158,40 +183,149 @@ impl SimDisk {
         }
     }
 
-    /// One possible disk after a power loss now: in-flight requests vanish; each file keeps
-    /// its durable bytes plus each unsynced write lost, kept whole, or torn (an arbitrary
-    /// subset of its [`DISK_TEAR_SIZE_BYTES`] pieces), applied in completion order; only
-    /// durable directory entries remain. `seed` picks which outcome.
+    /// One possible disk after a power loss now: each write that is not durable yet (completed
+    /// but unsynced, or still in flight) is lost, kept whole, or torn (an arbitrary subset of
+    /// its [`DISK_TEAR_SIZE_BYTES`] pieces), applied in completion order; only durable
+    /// directory entries remain. `seed` picks the outcome.
     #[must_use]
     pub fn crash(&self, seed: u64) -> SimDisk {
         let mut prng = Prng(seed);
-        let mut inodes = Vec::with_capacity(self.inodes.len());
-        for inode in &self.inodes {
-            let mut image = inode.durable.clone();
-            for write in &inode.unsynced {
-                match prng.below(3) {
-                    0 => {}
-                    1 => apply(&mut image, write.offset, &write.data),
-                    _ => {
-                        for (index, piece) in write.data.chunks(DISK_TEAR_SIZE_BYTES).enumerate() {
-                            if prng.below(2) == 0 {
-                                apply(
-                                    &mut image,
-                                    write.offset + index * DISK_TEAR_SIZE_BYTES,
-                                    piece,
-                                );
+        let pending = self.pending_writes();
+        let fates: Vec<Fate> = pending
+            .iter()
+            .map(|write| match prng.below(3) {
+                0 => Fate::Lost,
+                1 => Fate::Kept,
+                _ => {
+                    let pieces = write.data.len() / DISK_TEAR_SIZE_BYTES;
+                    Fate::Pieces((0..pieces).map(|_| prng.below(2) == 0).collect())
+                }
+            })
+            .collect();
+        self.image(&pending, &fates, seed)
+    }
+
+    /// Every post-crash disk worth checking at this moment (crash-point enumeration,
+    /// `../shared/VERIFICATION.md` layer L4): all subsets of the writes not yet durable when
+    /// there are at most `subsets_exhaustive_max` of them (else `subsets_random` random ones),
+    /// plus, for each such write, torn variants in which the writes before it landed and the
+    /// ones after it did not: a prefix of its pieces, and a prefix followed by one garbage
+    /// piece, at every 512-byte cut point (at most 64, evenly spread, for large writes).
+    #[must_use]
+    pub fn crash_images(
+        &self,
+        subsets_exhaustive_max: usize,
+        subsets_random: usize,
+        seed: u64,
+    ) -> Vec<SimDisk> {
+        let pending = self.pending_writes();
+        let mut images = Vec::new();
+        if pending.len() <= subsets_exhaustive_max {
+            for mask in 0..(1_u64 << pending.len()) {
+                let fates: Vec<Fate> = (0..pending.len())
+                    .map(|index| if mask >> index & 1 == 1 { Fate::Kept } else { Fate::Lost })
+                    .collect();
+                images.push(self.image(&pending, &fates, seed ^ mask));
+            }
+        } else {
+            let mut prng = Prng(seed);
+            for round in 0..subsets_random {
+                let fates: Vec<Fate> = pending
+                    .iter()
+                    .map(|_| if prng.below(2) == 0 { Fate::Kept } else { Fate::Lost })
+                    .collect();
+                images.push(self.image(&pending, &fates, seed ^ round as u64));
+            }
+        }
+        for (torn, write) in pending.iter().enumerate() {
+            let pieces = write.data.len() / DISK_TEAR_SIZE_BYTES;
+            let step = pieces.div_ceil(CUT_POINTS_MAX).max(1);
+            for cut in (1..pieces).step_by(step) {
+                for garbage in [false, true] {
+                    let fates: Vec<Fate> = (0..pending.len())
+                        .map(|index| match index.cmp(&torn) {
+                            std::cmp::Ordering::Less => Fate::Kept,
+                            std::cmp::Ordering::Greater => Fate::Lost,
+                            std::cmp::Ordering::Equal => {
+                                Fate::Prefix { pieces: cut, garbage_after: garbage }
                             }
+                        })
+                        .collect();
+                    images.push(self.image(&pending, &fates, seed ^ (torn * 64 + cut) as u64));
+                }
+            }
+        }
+        images
+    }
+
+    /// The writes that a crash now may or may not have put on the media, in the order they
+    /// would reach it: completed-but-unsynced writes, then writes still in flight. Only writes
+    /// to files that survive the crash (durable names) count.
+    fn pending_writes(&self) -> Vec<Pending> {
+        let mut pending: Vec<(u64, Pending)> = Vec::new();
+        for (file, inode) in &self.durable_names {
+            let _ = file;
+            for write in &self.inodes[*inode].unsynced {
+                pending.push((
+                    write.sequence,
+                    Pending { inode: *inode, offset: write.offset, data: write.data.clone() },
+                ));
+            }
+        }
+        pending.sort_by_key(|(sequence, _)| *sequence);
+        let mut pending: Vec<Pending> = pending.into_iter().map(|(_, write)| write).collect();
+        for flight in &self.in_flight {
+            if let Request::Write { file, offset, data } = &flight.request
+                && let Some(inode) = self.durable_names.get(file)
+                && let Ok(offset) = usize::try_from(*offset)
+                && offset + data.len() <= self.inodes[*inode].durable.len()
+            {
+                pending.push(Pending { inode: *inode, offset, data: data.clone() });
+            }
+        }
+        pending
+    }
+
+    /// The disk after a crash in which each of `pending` met its fate.
+    fn image(&self, pending: &[Pending], fates: &[Fate], seed: u64) -> SimDisk {
+        assert_eq!(pending.len(), fates.len());
+        let mut images: Vec<Vec<u8>> =
+            self.inodes.iter().map(|inode| inode.durable.clone()).collect();
+        for (write, fate) in pending.iter().zip(fates) {
+            let image = &mut images[write.inode];
+            let pieces = write.data.chunks(DISK_TEAR_SIZE_BYTES).enumerate();
+            for (index, piece) in pieces {
+                let offset = write.offset + index * DISK_TEAR_SIZE_BYTES;
+                match fate {
+                    Fate::Lost => {}
+                    Fate::Kept => apply(image, offset, piece),
+                    Fate::Pieces(kept) => {
+                        if kept[index] {
+                            apply(image, offset, piece);
+                        }
+                    }
+                    Fate::Prefix { pieces, garbage_after } => {
+                        if index < *pieces {
+                            apply(image, offset, piece);
+                        } else if index == *pieces && *garbage_after {
+                            let garbage: Vec<u8> = piece.iter().map(|byte| byte ^ 0xA5).collect();
+                            apply(image, offset, &garbage);
                         }
                     }
                 }
             }
-            inodes.push(Inode {
+        }
+        let inodes = self
+            .inodes
+            .iter()
+            .zip(images)
+            .map(|(inode, image)| Inode {
                 current: image.clone(),
                 durable: image,
                 unsynced: Vec::new(),
                 bad_sectors: inode.bad_sectors.clone(),
-            });
-        }
+            })
+            .collect();
         SimDisk {
             options: self.options.clone(),
             prng: Prng(self.prng.0 ^ seed.rotate_left(17)),
