@@ -31,7 +31,8 @@ use klein::log::format::RecordKind;
 use klein::log::index::Position;
 use klein::log::recovery::{Recovered, recover};
 use klein::log::sim_disk::{SimDisk, SimDiskOptions};
-use klein::log::superblock::{Chosen, GroupMeta, Superblock, WritePlan, choose, encode_copy};
+use klein::log::superblock::{Chosen, GroupMeta, Superblock, choose};
+use klein::log::superblock_store::SuperblockStore;
 use klein::log::writer::{Appended, Entry, Writer, WriterOptions};
 use klein::types::{Ballot, CoreIndex, GroupId, NodeId, Slot};
 
@@ -55,12 +56,13 @@ enum Plant {
     AcknowledgeBeforeSync,
 }
 
-/// A step of the harness's own protocols (superblock and snapshot), one request at a time.
+/// A step of the harness's own protocols (file creation, snapshot install), one request at a
+/// time.
 #[derive(Clone, Debug)]
 enum Step {
     Submit(Request),
-    /// Marks the superblock version being written as synced.
-    SuperblockSynced,
+    /// The superblock file exists durably: its store may start formatting it.
+    SuperblockFileReady,
     /// Marks the snapshot as installed.
     SnapshotInstalled,
 }
@@ -75,8 +77,9 @@ struct Harness {
     /// Records handed to the disk in a write not yet acknowledged (for the planted bug).
     written: BTreeMap<OpId, Vec<Appended>>,
     appended: Vec<Appended>,
+    store: SuperblockStore,
+    superblock_file_ready: bool,
     superblock_synced: Option<Superblock>,
-    superblock_writing: Option<Superblock>,
     snapshot_installed: bool,
     truncation_acknowledged: bool,
     steps: Vec<Step>,
@@ -95,8 +98,13 @@ impl Harness {
             acknowledged: BTreeMap::new(),
             written: BTreeMap::new(),
             appended: Vec::new(),
+            store: SuperblockStore::format(Superblock::new(
+                0xC1,
+                NodeId::new(1).unwrap(),
+                CoreIndex(0),
+            )),
+            superblock_file_ready: false,
             superblock_synced: None,
-            superblock_writing: None,
             snapshot_installed: false,
             truncation_acknowledged: false,
             steps: Vec::new(),
@@ -107,41 +115,21 @@ impl Harness {
         let size_bytes = 4 * SUPERBLOCK_COPY_SIZE_BYTES as u64;
         harness.steps.push(Step::Submit(Request::Create { file: FileId::Superblock, size_bytes }));
         harness.steps.push(Step::Submit(Request::SyncDirectory));
-        let superblock = Superblock::new(0xC1, NodeId::new(1).unwrap(), CoreIndex(0));
-        let plan = WritePlan::format(&superblock);
-        harness.queue_superblock(&superblock, plan);
+        harness.steps.push(Step::SuperblockFileReady);
         harness
     }
 
-    fn queue_superblock(&mut self, superblock: &Superblock, plan: WritePlan) {
-        for (copy, offset) in plan.copy_indexes.iter().zip(plan.offsets_bytes) {
-            let mut area = vec![0; SUPERBLOCK_COPY_SIZE_BYTES];
-            encode_copy(superblock, *copy, &mut area).expect("fits");
-            area.truncate(plan.write_size_bytes);
-            self.steps.push(Step::Submit(Request::Write {
-                file: FileId::Superblock,
-                offset,
-                data: area,
-            }));
-        }
-        self.steps.push(Step::Submit(Request::Sync { file: FileId::Superblock }));
-        self.steps.push(Step::SuperblockSynced);
-        self.superblock_writing = Some(superblock.clone());
-    }
-
-    /// Raises the promised ballot of every group (the next superblock version).
+    /// Raises the promised ballot of every group (through the superblock store).
     fn promise(&mut self, round: u64) {
-        let durable = self.superblock_writing.clone().expect("formatted first");
-        let mut next = durable.next();
-        next.groups = (0..GROUPS)
-            .map(|group| {
-                let mut meta = GroupMeta::new(GroupId(group));
-                meta.promised = Ballot { round, node: 1 };
-                meta
-            })
-            .collect();
-        let plan = WritePlan::successor(&durable, &next);
-        self.queue_superblock(&next, plan);
+        self.store.update(|superblock| {
+            superblock.groups = (0..GROUPS)
+                .map(|group| {
+                    let mut meta = GroupMeta::new(GroupId(group));
+                    meta.promised = Ballot { round, node: 1 };
+                    meta
+                })
+                .collect();
+        });
     }
 
     fn install_snapshot(&mut self) {
@@ -193,6 +181,11 @@ impl Harness {
             }
             self.disk.submit(op, request);
         }
+        if self.superblock_file_ready {
+            for (op, request) in self.store.pump() {
+                self.disk.submit(op, request);
+            }
+        }
         self.advance_steps();
         self.enumerate();
         let mut completions = Vec::new();
@@ -215,13 +208,19 @@ impl Harness {
                     self.disk.submit(op, request);
                     self.waiting_on = Some(op);
                 }
-                Step::SuperblockSynced => self.superblock_synced = self.superblock_writing.clone(),
+                Step::SuperblockFileReady => self.superblock_file_ready = true,
                 Step::SnapshotInstalled => self.snapshot_installed = true,
             }
         }
     }
 
     fn on_completion(&mut self, completion: &Completion) {
+        if SuperblockStore::owns(completion.op) {
+            if self.store.on_completion(completion).expect("no faults").is_some() {
+                self.superblock_synced = self.store.durable().cloned();
+            }
+            return;
+        }
         if completion.op.0 >= HARNESS_OPS {
             assert!(completion.result.is_ok(), "{completion:?}");
             assert_eq!(self.waiting_on, Some(completion.op));
@@ -256,7 +255,8 @@ impl Harness {
 
     fn settle(&mut self) {
         for _ in 0..1000 {
-            if self.writer.is_idle() && self.steps.is_empty() && self.waiting_on.is_none() {
+            let idle = self.writer.is_idle() && self.store.is_idle();
+            if idle && self.steps.is_empty() && self.waiting_on.is_none() {
                 return;
             }
             self.round();
@@ -365,11 +365,7 @@ impl Harness {
                         }
                     }
                 }
-                let writing = self.superblock_writing.as_ref().map_or(0, |sb| sb.sequence);
-                if found.sequence > writing {
-                    self.violation(format!("{context}: superblock from the future"));
-                }
-                let expected = [self.superblock_synced.as_ref(), self.superblock_writing.as_ref()];
+                let expected = [self.superblock_synced.as_ref(), self.store.in_flight()];
                 if !expected.iter().flatten().any(|sb| **sb == found) {
                     self.violation(format!("{context}: superblock is a mix"));
                 }

@@ -15,6 +15,7 @@
 //! - `disk`: the completion-based seam; `sim_disk`: its fault-injecting simulation (for tests,
 //!   the simulator and crash-point enumeration);
 //! - `format`: records and the framing contract; `superblock`: acceptor metadata in 4 copies;
+//!   `superblock_store`: its write path, one version in flight, changes coalesced;
 //! - `writer`: staging and self-clocking group commit in sector-aligned batches, segment
 //!   roll-over; `recovery`: scan, verify, rebuild the index, cut the torn tail, report
 //!   corruption; `index`: (group, slot) -> latest durable record; `row_locks`: per-slot order.
@@ -30,4 +31,5 @@ pub mod recovery;
 pub mod row_locks;
 pub mod sim_disk;
 pub mod superblock;
+pub mod superblock_store;
 pub mod writer;
