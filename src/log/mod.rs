@@ -18,15 +18,17 @@
 //!   `superblock_store`: its write path, one version in flight, changes coalesced;
 //! - `writer`: staging and self-clocking group commit in sector-aligned batches, segment
 //!   roll-over; `recovery`: scan, verify, rebuild the index, cut the torn tail, report
-//!   corruption; `index`: (group, slot) -> latest durable record; `row_locks`: per-slot order.
+//!   corruption; `index`: (group, slot) -> latest durable record; `row_locks`: per-slot order;
+//!   `reader`: catch-up reads of a group's slot range, coalesced and verified.
 //!
 //! Still to come (issue "Durable log engine"): the facade that ties them to the superblock and
-//! runs recovery through the seam, catch-up reads, snapshots and segment reclamation, the real
+//! runs recovery through the seam, snapshots and segment reclamation, the real
 //! io_uring disk, the crash-point enumeration test, the fuzz target and the benchmarks.
 
 pub mod disk;
 pub mod format;
 pub mod index;
+pub mod reader;
 pub mod recovery;
 pub mod row_locks;
 pub mod sim_disk;
