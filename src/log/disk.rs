@@ -4,8 +4,8 @@
 //! with an [`OpId`] and later *polls* completions, in any order. All of the log's decisions
 //! stay synchronous, deterministic code; only the arrival of completions is asynchronous. Two
 //! implementations exist, and every test of the log runs against both where it can:
-//! - the real one, over io_uring with O_DIRECT (in `runtime/`, the only place that names the
-//!   I/O runtime), and
+//! - the real one, over io_uring with O_DIRECT (`runtime/disk_dma.rs`, since only `runtime/`
+//!   names the I/O runtime), and
 //! - [`crate::log::sim_disk::SimDisk`], which keeps written-but-unsynced data apart from durable
 //!   data and can delay, reorder, fail, tear, misdirect or lose writes, deterministically from a
 //!   seed.
@@ -213,6 +213,83 @@ pub fn check_extent(file: FileId, offset: u64, length: usize, size: u64) -> Resu
         )));
     }
     Ok(())
+}
+
+/// The conformance suite every [`Disk`] implementation must pass (openraft's log-suite idea):
+/// the same scenario runs against the simulated disk and the real one.
+#[cfg(test)]
+pub(crate) mod conformance {
+    use std::future::Future;
+
+    use super::*;
+    use crate::types::GroupId;
+
+    /// Submits `request` and waits for its completion, calling `wait` between polls (a no-op
+    /// for the simulated disk, a yield to the executor for the real one).
+    async fn run<D: Disk, W: Future<Output = ()>>(
+        disk: &mut D,
+        wait: &mut impl FnMut() -> W,
+        request: Request,
+    ) -> Result<Response, DiskError> {
+        disk.submit(OpId(1), request);
+        let mut completions = Vec::new();
+        loop {
+            disk.poll(&mut completions);
+            if let Some(completion) = completions.pop() {
+                assert_eq!(completion.op, OpId(1));
+                return completion.result;
+            }
+            wait().await;
+        }
+    }
+
+    /// The scenario: create (exclusive, zero-filled), directory sync, write, sync, read back,
+    /// refusal of misaligned, out-of-range and missing-file requests, the snapshot install
+    /// sequence (create staging, rename, directory sync), listing, removal.
+    ///
+    /// # Panics
+    /// When the disk breaks the seam's contract.
+    pub(crate) async fn suite<D: Disk, W: Future<Output = ()>>(
+        disk: &mut D,
+        mut wait: impl FnMut() -> W,
+    ) {
+        let wait = &mut wait;
+        let segment = FileId::Segment(1);
+        let size_bytes = 4 * DISK_SECTOR_SIZE_BYTES as u64;
+        let create = Request::Create { file: segment, size_bytes };
+        assert_eq!(run(disk, wait, create.clone()).await, Ok(Response::Created));
+        assert_eq!(run(disk, wait, create).await, Err(DiskError::AlreadyExists(segment)));
+        assert_eq!(run(disk, wait, Request::SyncDirectory).await, Ok(Response::DirectorySynced));
+        let data = vec![0xAB; DISK_SECTOR_SIZE_BYTES];
+        let write = Request::Write { file: segment, offset: 4096, data: data.clone() };
+        assert_eq!(run(disk, wait, write).await, Ok(Response::Written));
+        assert_eq!(run(disk, wait, Request::Sync { file: segment }).await, Ok(Response::Synced));
+        let read = Request::Read { file: segment, offset: 0, length: 2 * DISK_SECTOR_SIZE_BYTES };
+        let result = run(disk, wait, read).await;
+        let Ok(Response::Read(bytes)) = result else { panic!("read: {result:?}") };
+        assert!(bytes[..DISK_SECTOR_SIZE_BYTES].iter().all(|byte| *byte == 0), "zero-filled");
+        assert_eq!(&bytes[DISK_SECTOR_SIZE_BYTES..], &data[..]);
+        let misaligned = Request::Write { file: segment, offset: 512, data: data.clone() };
+        assert!(matches!(run(disk, wait, misaligned).await, Err(DiskError::Invalid(_))));
+        let beyond = Request::Read { file: segment, offset: size_bytes, length: 4096 };
+        assert!(matches!(run(disk, wait, beyond).await, Err(DiskError::Invalid(_))));
+        let missing = FileId::Segment(9);
+        let sync_missing = Request::Sync { file: missing };
+        assert_eq!(run(disk, wait, sync_missing).await, Err(DiskError::NotFound(missing)));
+        let staging = FileId::SnapshotStaging { group: GroupId(3), number: 2 };
+        let installed = FileId::Snapshot { group: GroupId(3), number: 2 };
+        let create_staging = Request::Create { file: staging, size_bytes: 4096 };
+        assert_eq!(run(disk, wait, create_staging).await, Ok(Response::Created));
+        let rename = Request::Rename { from: staging, to: installed };
+        assert_eq!(run(disk, wait, rename).await, Ok(Response::Renamed));
+        assert_eq!(run(disk, wait, Request::SyncDirectory).await, Ok(Response::DirectorySynced));
+        assert_eq!(disk.list(), vec![(segment, size_bytes), (installed, 4096)]);
+        assert_eq!(
+            run(disk, wait, Request::Remove { file: installed }).await,
+            Ok(Response::Removed)
+        );
+        assert_eq!(disk.list(), vec![(segment, size_bytes)]);
+    }
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@
 //!
 //! Still to come (issue "Durable log engine"): opening a log through the seam (listing and
 //! reading segments and the superblock, then recovery, wipes and the superblock rewrite),
-//! snapshots streamed in chunks and segment reclamation, the real io_uring disk (decision
-//! 0003), and the real-disk performance run.
+//! snapshots streamed in chunks and segment reclamation, the raw-ring `RWF_DSYNC` disk of
+//! decision 0003 (the glommio one is `runtime/disk_dma.rs`), and the real-disk performance run.
 
 pub mod disk;
 pub mod format;

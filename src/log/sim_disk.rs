@@ -572,6 +572,16 @@ mod tests {
     }
 
     #[test]
+    fn the_simulated_disk_meets_the_seam_contract() {
+        use crate::log::disk::conformance::suite;
+        let mut disk = SimDisk::new(1, SimDiskOptions::default());
+        futures_lite::future::block_on(suite(&mut disk, || async {}));
+        let delayed = SimDiskOptions { completion_delay_polls_max: 3, ..SimDiskOptions::default() };
+        let mut disk = SimDisk::new(2, delayed);
+        futures_lite::future::block_on(suite(&mut disk, || async {}));
+    }
+
+    #[test]
     fn synced_writes_survive_every_crash() {
         let mut disk = created(SimDiskOptions::default());
         write(&mut disk, 0, 1);
@@ -646,18 +656,6 @@ mod tests {
         let mut disk = created(SimDiskOptions::default());
         disk.flip_bit(SEGMENT, 10, 2);
         assert_eq!(disk.crash(0).contents(SEGMENT).unwrap()[10], 4);
-    }
-
-    #[test]
-    fn misaligned_and_out_of_range_requests_are_refused() {
-        let mut disk = created(SimDiskOptions::default());
-        let request = Request::Write { file: SEGMENT, offset: 512, data: sector(1) };
-        assert!(matches!(run(&mut disk, request), Err(DiskError::Invalid(_))));
-        let request =
-            Request::Read { file: SEGMENT, offset: 0, length: 5 * DISK_SECTOR_SIZE_BYTES };
-        assert!(matches!(run(&mut disk, request), Err(DiskError::Invalid(_))));
-        let request = Request::Sync { file: FileId::Segment(9) };
-        assert_eq!(run(&mut disk, request), Err(DiskError::NotFound(FileId::Segment(9))));
     }
 
     #[test]

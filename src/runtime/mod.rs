@@ -21,6 +21,7 @@
 //!  join all  <-------------   signal -> stop accepting, drop connections, exit
 //! ```
 
+pub mod disk_dma;
 pub mod disk_modes;
 pub mod memlock;
 mod shutdown;
