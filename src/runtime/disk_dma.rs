@@ -36,9 +36,12 @@ const ZERO_FILL_CHUNK_BYTES: usize = 1024 * 1024;
 /// State shared by the disk and the tasks running its requests (all on one core).
 #[derive(Default)]
 struct Shared {
-    files: BTreeMap<FileId, Rc<DmaFile>>,
+    /// Open files and their sizes (fixed at creation: files never grow or shrink).
+    files: BTreeMap<FileId, (Rc<DmaFile>, u64)>,
     completions: Vec<Completion>,
     in_flight: usize,
+    /// The task waiting in [`DmaDisk::completed`], woken by the next completion.
+    waiter: Option<std::task::Waker>,
 }
 
 /// The log's files in one directory, through glommio. See the module documentation.
@@ -74,6 +77,22 @@ impl DmaDisk {
     pub fn in_flight_count(&self) -> usize {
         self.shared.borrow().in_flight
     }
+
+    /// Completes when a completion is waiting for [`Disk::poll`] (at once if one is, or if
+    /// nothing is in flight). The loop driving the disk awaits this instead of spinning, so
+    /// the executor polls io_uring while it waits.
+    pub async fn completed(&self) {
+        futures_lite::future::poll_fn(|context| {
+            let mut shared = self.shared.borrow_mut();
+            if !shared.completions.is_empty() || shared.in_flight == 0 {
+                std::task::Poll::Ready(())
+            } else {
+                shared.waiter = Some(context.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await;
+    }
 }
 
 impl Disk for DmaDisk {
@@ -86,6 +105,9 @@ impl Disk for DmaDisk {
             let mut state = shared.borrow_mut();
             state.in_flight -= 1;
             state.completions.push(Completion { op, result });
+            if let Some(waiter) = state.waiter.take() {
+                waiter.wake();
+            }
         })
         .detach();
     }
@@ -150,13 +172,14 @@ fn open_options() -> OpenOptions {
     options
 }
 
+/// The open handle of `file` and its size, opening it on first use.
 async fn file_of(
     directory: &Path,
     shared: &Rc<RefCell<Shared>>,
     file: FileId,
-) -> Result<Rc<DmaFile>, DiskError> {
-    if let Some(open) = shared.borrow().files.get(&file) {
-        return Ok(Rc::clone(open));
+) -> Result<(Rc<DmaFile>, u64), DiskError> {
+    if let Some((open, size)) = shared.borrow().files.get(&file) {
+        return Ok((Rc::clone(open), *size));
     }
     let path = directory.join(file.to_string());
     let opened = open_options().dma_open(&path).await.map_err(|error| {
@@ -167,9 +190,10 @@ async fn file_of(
             to_disk_error(&error)
         }
     })?;
+    let size = opened.file_size().await.map_err(glommio_error)?;
     let opened = Rc::new(opened);
-    shared.borrow_mut().files.insert(file, Rc::clone(&opened));
-    Ok(opened)
+    shared.borrow_mut().files.insert(file, (Rc::clone(&opened), size));
+    Ok((opened, size))
 }
 
 async fn execute(
@@ -180,8 +204,7 @@ async fn execute(
     match request {
         Request::Create { file, size_bytes } => create(directory, shared, file, size_bytes).await,
         Request::Write { file, offset, data } => {
-            let handle = file_of(directory, shared, file).await?;
-            let size = handle.file_size().await.map_err(glommio_error)?;
+            let (handle, size) = file_of(directory, shared, file).await?;
             check_extent(file, offset, data.len(), size)?;
             let mut buffer = handle.alloc_dma_buffer(data.len());
             buffer.as_bytes_mut().copy_from_slice(&data);
@@ -192,8 +215,7 @@ async fn execute(
             Ok(Response::Written)
         }
         Request::Read { file, offset, length } => {
-            let handle = file_of(directory, shared, file).await?;
-            let size = handle.file_size().await.map_err(glommio_error)?;
+            let (handle, size) = file_of(directory, shared, file).await?;
             check_extent(file, offset, length, size)?;
             let read = handle.read_at_aligned(offset, length).await.map_err(glommio_error)?;
             if read.len() != length {
@@ -272,7 +294,7 @@ async fn create(
         offset += chunk as u64;
     }
     handle.fdatasync().await.map_err(glommio_error)?;
-    shared.borrow_mut().files.insert(file, Rc::new(handle));
+    shared.borrow_mut().files.insert(file, (Rc::new(handle), size_bytes));
     Ok(Response::Created)
 }
 

@@ -23,6 +23,7 @@
 
 pub mod disk_dma;
 pub mod disk_modes;
+pub mod log_bench;
 pub mod memlock;
 mod shutdown;
 
