@@ -96,6 +96,7 @@ fn tempfile_dir(parent: &std::path::Path) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+#[expect(clippy::cast_precision_loss, reason = "counts and byte totals far below 2^52")]
 fn print_row(payload_bytes: usize, logs: usize, reports: &[LogReport], seconds: u64) {
     let seconds = seconds as f64;
     let records: u64 = reports.iter().map(|report| report.records).sum();

@@ -21,12 +21,12 @@
 //!   corruption; `index`: (group, slot) -> latest durable record; `row_locks`: per-slot order;
 //!   `reader`: catch-up reads of a group's slot range, coalesced and verified;
 //! - `log`: `Log`, the one interface the shard uses: routes completions, keeps the index and
-//!   the row locks in step with durability.
+//!   the row locks in step with durability; `open`: opening a log at start-up through the
+//!   seam (read, choose the superblock, recover, wipe leftovers).
 //!
-//! Still to come (issue "Durable log engine"): opening a log through the seam (listing and
-//! reading segments and the superblock, then recovery, wipes and the superblock rewrite),
-//! snapshots streamed in chunks and segment reclamation, the raw-ring `RWF_DSYNC` disk of
-//! decision 0003 (the glommio one is `runtime/disk_dma.rs`), and the real-disk performance run.
+//! Still to come (issue "Durable log engine"): snapshots streamed in chunks, segment
+//! reclamation, and the raw-ring `RWF_DSYNC` disk of decision 0003 (the glommio one is
+//! `runtime/disk_dma.rs`).
 
 pub mod disk;
 pub mod format;
@@ -34,6 +34,7 @@ pub mod index;
 // The file is named after its type, `Log`, as every file here is (docs/STYLE.md).
 #[allow(clippy::module_inception)]
 pub mod log;
+pub mod open;
 pub mod reader;
 pub mod recovery;
 pub mod row_locks;

@@ -100,7 +100,7 @@ impl Reader {
     /// Whether `op` is one of the reader's requests.
     #[must_use]
     pub fn owns(op: OpId) -> bool {
-        op.0 >= READER_OP_BASE
+        (READER_OP_BASE..READER_OP_BASE + (1 << 48)).contains(&op.0)
     }
 
     /// Plans the reads for `group`'s durable records in `slots`; [`Reader::pump`] hands out

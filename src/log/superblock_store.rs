@@ -163,7 +163,7 @@ impl SuperblockStore {
     /// Whether `op` is one of this store's requests.
     #[must_use]
     pub fn owns(op: OpId) -> bool {
-        op.0 >= SUPERBLOCK_OP_BASE
+        (SUPERBLOCK_OP_BASE..SUPERBLOCK_OP_BASE + (1 << 48)).contains(&op.0)
     }
 
     /// Handles a completion of one of this store's requests; returns the sequence that became

@@ -8,10 +8,8 @@
 //! from its append to the completion that reported it durable. Afterwards the log's segments
 //! are read back through the same disk and recovered, to time recovery from the device.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use glommio::{LocalExecutorBuilder, Placement};
@@ -115,7 +113,7 @@ async fn run_log(options: &Options, directory: &Path) -> Result<LogReport, Strin
         if baseline.is_none() && now >= measure_from {
             baseline = Some(writer.stats);
         }
-        while !(options.one_at_a_time && !appended_at.is_empty()) {
+        while !options.one_at_a_time || appended_at.is_empty() {
             let entry = Entry {
                 kind: RecordKind::Accepted,
                 group: GroupId(u32::try_from(slot % GROUPS_PER_LOG).expect("small")),
@@ -199,7 +197,7 @@ async fn time_recovery(disk: &mut DmaDisk) -> Result<(u64, f64, u64), String> {
     let started = Instant::now();
     let segments: Vec<(FileId, u64)> =
         disk.list().into_iter().filter(|(file, _)| matches!(file, FileId::Segment(_))).collect();
-    let images: Rc<RefCell<Vec<(u64, Vec<u8>)>>> = Rc::default();
+    let mut images: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut next_op = 1_u64 << 60;
     let mut completions = Vec::new();
     for (file, size) in &segments {
@@ -228,9 +226,8 @@ async fn time_recovery(disk: &mut DmaDisk) -> Result<(u64, f64, u64), String> {
             }
         }
         let bytes: Vec<u8> = chunks.into_values().flatten().flatten().collect();
-        images.borrow_mut().push((*number, bytes));
+        images.push((*number, bytes));
     }
-    let images = images.borrow();
     let mut borrowed: Vec<(u64, &[u8])> =
         images.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
     let recovered = recover(&mut borrowed).map_err(|error| error.to_string())?;
