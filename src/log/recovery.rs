@@ -455,6 +455,53 @@ mod tests {
         }
     }
 
+    /// A full disk stops the writer with a clear `NoSpace` error when it cannot create the
+    /// next segment, and leaves nothing corrupted: every acknowledged record recovers.
+    #[test]
+    fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
+        let capacity = 3 * SMALL.segment_size_bytes;
+        let options = SimDiskOptions { capacity_bytes: capacity, ..SimDiskOptions::default() };
+        let mut disk = SimDisk::new(6, options);
+        let mut writer = Writer::new(SMALL);
+        let mut acknowledged = Vec::new();
+        let mut completions = Vec::new();
+        let mut failure = None;
+        'writing: for slot in 0..10_000 {
+            let bytes = payload(1, slot, 1);
+            let entry = Entry {
+                kind: RecordKind::Accepted,
+                group: GroupId(1),
+                slot: Slot(slot),
+                ballot: Ballot { round: 1, node: 1 },
+                payload: &bytes,
+            };
+            let _ = writer.append(&entry);
+            for (op, request) in writer.pump() {
+                disk.submit(op, request);
+            }
+            disk.poll(&mut completions);
+            for completion in completions.drain(..) {
+                match writer.on_completion(&completion) {
+                    Ok(durable) => acknowledged.extend(durable),
+                    Err(error) => {
+                        failure = Some(error);
+                        break 'writing;
+                    }
+                }
+            }
+        }
+        let failure = failure.expect("the disk fills up");
+        assert_eq!(failure.operation, "create");
+        assert_eq!(failure.error, crate::log::disk::DiskError::NoSpace);
+        assert!(failure.to_string().contains("no space left on device"), "{failure}");
+        assert!(acknowledged.len() > 10);
+        let recovered = recover_disk(&disk.crash(1));
+        assert!(recovered.corruption.is_empty());
+        for record in &acknowledged {
+            assert!(recovered.index.get(record.group, record.slot).is_some(), "lost {record:?}");
+        }
+    }
+
     #[test]
     fn an_empty_log_recovers_empty() {
         let recovered = recover(&mut []).unwrap();
