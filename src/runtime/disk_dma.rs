@@ -161,6 +161,16 @@ fn to_disk_error(error: &io::Error) -> DiskError {
     }
 }
 
+/// A failure on `file`, with a missing file reported as such.
+fn file_error(file: FileId, error: glommio::GlommioError<()>) -> DiskError {
+    let error = io::Error::from(error);
+    if error.kind() == io::ErrorKind::NotFound {
+        DiskError::NotFound(file)
+    } else {
+        to_disk_error(&error)
+    }
+}
+
 fn glommio_error(error: glommio::GlommioError<()>) -> DiskError {
     to_disk_error(&io::Error::from(error))
 }
@@ -182,14 +192,7 @@ async fn file_of(
         return Ok((Rc::clone(open), *size));
     }
     let path = directory.join(file.to_string());
-    let opened = open_options().dma_open(&path).await.map_err(|error| {
-        let error = io::Error::from(error);
-        if error.kind() == io::ErrorKind::NotFound {
-            DiskError::NotFound(file)
-        } else {
-            to_disk_error(&error)
-        }
-    })?;
+    let opened = open_options().dma_open(&path).await.map_err(|error| file_error(file, error))?;
     let size = opened.file_size().await.map_err(glommio_error)?;
     let opened = Rc::new(opened);
     shared.borrow_mut().files.insert(file, (Rc::clone(&opened), size));
@@ -232,14 +235,7 @@ async fn execute(
         Request::Remove { file } => {
             shared.borrow_mut().files.remove(&file);
             let path = directory.join(file.to_string());
-            glommio::io::remove(&path).await.map_err(|error| {
-                let error = io::Error::from(error);
-                if error.kind() == io::ErrorKind::NotFound {
-                    DiskError::NotFound(file)
-                } else {
-                    to_disk_error(&error)
-                }
-            })?;
+            glommio::io::remove(&path).await.map_err(|error| file_error(file, error))?;
             Ok(Response::Removed)
         }
         Request::Rename { from, to } => {
