@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use klein::log::disk::{Disk, FileId};
+use klein::log::disk::Disk;
 use klein::log::format::{RecordHeader, RecordKind, decode_record, record_size_bytes};
 use klein::log::recovery::recover;
 use klein::log::sim_disk::{SimDisk, SimDiskOptions};
@@ -108,14 +108,7 @@ fn recovery(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("log_recovery");
     group.sample_size(20);
     let disk = append_all(100_000, 64);
-    let segments: Vec<(u64, Vec<u8>)> = disk
-        .list()
-        .into_iter()
-        .filter_map(|(file, _)| match file {
-            FileId::Segment(number) => Some((number, disk.contents(file)?.to_vec())),
-            _ => None,
-        })
-        .collect();
+    let segments = disk.segment_images();
     // Throughput counts every segment byte recovery reads and checks, including the zeroed
     // space after the last record (it must prove no valid record follows there).
     let bytes: usize = segments.iter().map(|(_, bytes)| bytes.len()).sum();

@@ -432,14 +432,7 @@ fn run(disk: &mut SimDisk, request: Request) {
 }
 
 fn recover_image(image: &SimDisk) -> Result<Recovered, klein::log::recovery::RecoveryError> {
-    let segments: Vec<(u64, Vec<u8>)> = image
-        .list()
-        .into_iter()
-        .filter_map(|(file, _)| match file {
-            FileId::Segment(number) => Some((number, image.contents(file)?.to_vec())),
-            _ => None,
-        })
-        .collect();
+    let segments = image.segment_images();
     let mut borrowed: Vec<(u64, &[u8])> =
         segments.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
     recover(&mut borrowed)

@@ -169,6 +169,18 @@ pub enum DiskError {
     Invalid(String),
 }
 
+impl DiskError {
+    /// The error a completion that is not the expected success stands for: its own error, or
+    /// [`DiskError::Invalid`] when it succeeded with some other response (a disk bug).
+    #[must_use]
+    pub fn of_unexpected(result: &Result<Response, DiskError>) -> DiskError {
+        match result {
+            Err(error) => error.clone(),
+            Ok(response) => DiskError::Invalid(format!("unexpected completion {response:?}")),
+        }
+    }
+}
+
 /// A finished request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Completion {

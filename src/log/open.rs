@@ -268,11 +268,7 @@ impl Opener {
 }
 
 fn failure(file: FileId, result: &Result<Response, DiskError>) -> OpenError {
-    let error = match result {
-        Err(error) => error.clone(),
-        Ok(response) => DiskError::Invalid(format!("unexpected completion {response:?}")),
-    };
-    OpenError::Disk { file, error }
+    OpenError::Disk { file, error: DiskError::of_unexpected(result) }
 }
 
 #[cfg(test)]

@@ -165,13 +165,9 @@ impl Reader {
             }
             return Vec::new();
         }
-        let bytes = match &completion.result {
-            Ok(Response::Read(bytes)) => bytes,
-            Ok(other) => {
-                let error = DiskError::Invalid(format!("unexpected completion {other:?}"));
-                return read.wanted.iter().map(|w| Err(disk_error(w, &error))).collect();
-            }
-            Err(error) => return read.wanted.iter().map(|w| Err(disk_error(w, error))).collect(),
+        let Ok(Response::Read(bytes)) = &completion.result else {
+            let error = DiskError::of_unexpected(&completion.result);
+            return read.wanted.iter().map(|w| Err(disk_error(w, &error))).collect();
         };
         read.wanted.iter().map(|wanted| verify(&read, bytes, wanted)).collect()
     }

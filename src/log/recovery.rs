@@ -328,18 +328,8 @@ mod tests {
         durable
     }
 
-    fn segments_of(disk: &SimDisk) -> Vec<(u64, Vec<u8>)> {
-        disk.list()
-            .into_iter()
-            .filter_map(|(file, _)| match file {
-                FileId::Segment(number) => Some((number, disk.contents(file)?.to_vec())),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn recover_disk(disk: &SimDisk) -> Recovered {
-        let owned = segments_of(disk);
+        let owned = disk.segment_images();
         let mut borrowed: Vec<(u64, &[u8])> =
             owned.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
         recover(&mut borrowed).expect("recoverable")
@@ -396,7 +386,7 @@ mod tests {
             drive(&mut writer, &mut disk, 3);
         }
         drive(&mut writer, &mut disk, 50);
-        let real = segments_of(&disk);
+        let real = disk.segment_images();
         let mut prng = Prng(0xDEAD_BEEF);
         for case in 0..2_000 {
             let mut segments = real.clone();
@@ -626,7 +616,7 @@ mod tests {
         };
         writer.append(&entry).unwrap();
         drive(&mut writer, &mut disk, 20);
-        let mut segments = segments_of(&disk);
+        let mut segments = disk.segment_images();
         let (_, bytes) = segments.iter_mut().find(|(number, _)| *number == 1).unwrap();
         bytes[4] = 2; // version 2
         let checksum = crc32c::crc32c(&bytes[..60]);

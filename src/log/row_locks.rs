@@ -92,11 +92,6 @@ impl RowLocks {
     pub fn latched_count(&self) -> usize {
         self.latches.len()
     }
-
-    /// Forgets every latch (after a crash: nothing in flight survives it).
-    pub fn clear(&mut self) {
-        self.latches.clear();
-    }
 }
 
 #[cfg(test)]

@@ -366,6 +366,18 @@ impl SimDisk {
         self.names.get(&file).map(|inode| self.inodes[*inode].current.as_slice())
     }
 
+    /// Every segment's current bytes, by segment number: what recovery would read.
+    #[must_use]
+    pub fn segment_images(&self) -> Vec<(u64, Vec<u8>)> {
+        self.names
+            .iter()
+            .filter_map(|(file, inode)| match file {
+                FileId::Segment(number) => Some((*number, self.inodes[*inode].current.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Requests submitted but not completed yet.
     #[must_use]
     pub fn in_flight_count(&self) -> usize {

@@ -218,11 +218,7 @@ impl SuperblockStore {
 }
 
 fn failure(operation: &'static str, result: &Result<Response, DiskError>) -> StoreError {
-    let error = match result {
-        Err(error) => error.clone(),
-        Ok(response) => DiskError::Invalid(format!("unexpected completion {response:?}")),
-    };
-    StoreError { operation, error }
+    StoreError { operation, error: DiskError::of_unexpected(result) }
 }
 
 #[cfg(test)]

@@ -474,11 +474,7 @@ fn failure(
     file: FileId,
     result: &Result<Response, DiskError>,
 ) -> WriterError {
-    let error = match result {
-        Err(error) => error.clone(),
-        Ok(response) => DiskError::Invalid(format!("unexpected completion {response:?}")),
-    };
-    WriterError { operation, file, error }
+    WriterError { operation, file, error: DiskError::of_unexpected(result) }
 }
 
 #[cfg(test)]

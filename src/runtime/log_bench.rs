@@ -57,8 +57,6 @@ pub struct LogReport {
     pub flushes: u64,
     /// Bytes written to segments during the measured time (padding included).
     pub bytes_written: u64,
-    /// Batch-end padding among them.
-    pub padding_bytes: u64,
     /// Commit latency (append to durable), microseconds: p50, p90, p99, p99.9, max.
     pub latency_us: [u64; 5],
     /// Records per flush: p50, p90, p99, max.
@@ -67,8 +65,6 @@ pub struct LogReport {
     pub recovery_bytes: u64,
     /// Seconds recovery took (reading through the disk plus the scan).
     pub recovery_seconds: f64,
-    /// Records recovery found.
-    pub recovered_records: u64,
 }
 
 /// Runs one configuration; one report per log.
@@ -165,14 +161,14 @@ async fn run_log(options: &Options, directory: &Path) -> Result<LogReport, Strin
             writer.on_completion(&completion).map_err(|error| error.to_string())?;
         }
     }
-    let (recovery_bytes, recovery_seconds, recovered_records) = time_recovery(&mut disk).await?;
+    let (recovery_bytes, recovery_seconds) =
+        time_recovery(&mut disk, writer.stats.records_durable).await?;
     let percentile =
         |histogram: &Histogram<u64>, quantile: f64| histogram.value_at_quantile(quantile);
     Ok(LogReport {
         records,
         flushes: end.flushes - base.flushes,
         bytes_written: end.bytes_written - base.bytes_written,
-        padding_bytes: end.padding_bytes_written - base.padding_bytes_written,
         latency_us: [
             percentile(&latency, 0.5),
             percentile(&latency, 0.9),
@@ -188,12 +184,12 @@ async fn run_log(options: &Options, directory: &Path) -> Result<LogReport, Strin
         ],
         recovery_bytes,
         recovery_seconds,
-        recovered_records,
     })
 }
 
-/// Reads every segment back through the disk and recovers; returns (bytes, seconds, records).
-async fn time_recovery(disk: &mut DmaDisk) -> Result<(u64, f64, u64), String> {
+/// Reads every segment back through the disk and recovers; returns (bytes, seconds). The run
+/// is only valid if recovery finds every one of the `durable` records the writer reported.
+async fn time_recovery(disk: &mut DmaDisk, durable: u64) -> Result<(u64, f64), String> {
     let started = Instant::now();
     let segments: Vec<(FileId, u64)> =
         disk.list().into_iter().filter(|(file, _)| matches!(file, FileId::Segment(_))).collect();
@@ -232,5 +228,9 @@ async fn time_recovery(disk: &mut DmaDisk) -> Result<(u64, f64, u64), String> {
         images.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
     let recovered = recover(&mut borrowed).map_err(|error| error.to_string())?;
     let seconds = started.elapsed().as_secs_f64();
-    Ok((recovered.bytes_scanned, seconds, u64::try_from(recovered.index.len()).unwrap_or(0)))
+    let found = recovered.index.len() as u64;
+    if found != durable {
+        return Err(format!("recovery found {found} records, the writer made {durable} durable"));
+    }
+    Ok((recovered.bytes_scanned, seconds))
 }
