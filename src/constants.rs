@@ -75,6 +75,22 @@ pub const LOG_SEGMENT_SIZE_BYTES_MAX: u64 = 1 << 32;
 
 const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
 
+// Snapshots.
+
+/// Bytes between the starts of two chunks of a snapshot file: a chunk's 64-byte header and up
+/// to this much less 64 bytes of payload (`log/snapshot.rs`). Also the unit a snapshot travels
+/// in between replicas.
+pub const SNAPSHOT_CHUNK_STRIDE_BYTES: usize = 1024 * 1024;
+
+/// Most chunks in one snapshot (about 1 TiB).
+pub const SNAPSHOT_CHUNKS_COUNT_MAX: usize = 1 << 20;
+
+/// Chunk writes of one snapshot queued or in flight before pushes are refused.
+pub const SNAPSHOT_WRITES_IN_FLIGHT_MAX: usize = 4;
+
+/// Most bytes a snapshot staging file grows by at once (it doubles until then).
+pub const SNAPSHOT_GROWTH_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
 // Superblock.
 
 /// Bytes one copy of a core's acceptor-metadata superblock occupies in its file; copy `i`

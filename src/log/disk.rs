@@ -114,6 +114,15 @@ pub enum Request {
         /// The file.
         file: FileId,
     },
+    /// Grows the file to `size_bytes` (a multiple of [`DISK_SECTOR_SIZE_BYTES`], not below its
+    /// size); the new bytes read as zeros. For files written in many pieces and synced once
+    /// (snapshot staging): the new size is durable after the next `Sync` of the file.
+    Resize {
+        /// The file.
+        file: FileId,
+        /// Its new size.
+        size_bytes: u64,
+    },
     /// Removes the file.
     Remove {
         /// The file.
@@ -141,6 +150,8 @@ pub enum Response {
     Read(Vec<u8>),
     /// `Sync` done: completed writes are durable.
     Synced,
+    /// `Resize` done (durable after the next `Sync` of the file).
+    Resized,
     /// `Remove` done (durable after `SyncDirectory`).
     Removed,
     /// `Rename` done (durable after `SyncDirectory`).
@@ -292,10 +303,22 @@ pub(crate) mod conformance {
         let installed = FileId::Snapshot { group: GroupId(3), number: 2 };
         let create_staging = Request::Create { file: staging, size_bytes: 4096 };
         assert_eq!(run(disk, wait, create_staging).await, Ok(Response::Created));
+        let grow = Request::Resize { file: staging, size_bytes: 3 * 4096 };
+        assert_eq!(run(disk, wait, grow).await, Ok(Response::Resized));
+        let shrink = Request::Resize { file: staging, size_bytes: 4096 };
+        assert!(matches!(run(disk, wait, shrink).await, Err(DiskError::Invalid(_))));
+        let last = Request::Write { file: staging, offset: 2 * 4096, data: data.clone() };
+        assert_eq!(run(disk, wait, last).await, Ok(Response::Written));
+        assert_eq!(run(disk, wait, Request::Sync { file: staging }).await, Ok(Response::Synced));
+        let read = Request::Read { file: staging, offset: 4096, length: 2 * 4096 };
+        let result = run(disk, wait, read).await;
+        let Ok(Response::Read(bytes)) = result else { panic!("read: {result:?}") };
+        assert!(bytes[..DISK_SECTOR_SIZE_BYTES].iter().all(|byte| *byte == 0), "grown zeroed");
+        assert_eq!(&bytes[DISK_SECTOR_SIZE_BYTES..], &data[..]);
         let rename = Request::Rename { from: staging, to: installed };
         assert_eq!(run(disk, wait, rename).await, Ok(Response::Renamed));
         assert_eq!(run(disk, wait, Request::SyncDirectory).await, Ok(Response::DirectorySynced));
-        assert_eq!(disk.list(), vec![(segment, size_bytes), (installed, 4096)]);
+        assert_eq!(disk.list(), vec![(segment, size_bytes), (installed, 3 * 4096)]);
         assert_eq!(
             run(disk, wait, Request::Remove { file: installed }).await,
             Ok(Response::Removed)

@@ -10,17 +10,30 @@
 //!   append ------> RowLocks (version) --> Writer --(Write, Sync)--> durable --> Index
 //!   update_superblock ------------------> SuperblockStore --------> durable sequence
 //!   read_range --> Index --> Reader --(Read)--> verified records
+//!   begin/push/finish_snapshot --> Snapshots --(staging, rename)--> superblock names it
+//!   superblock durable --> truncate the Index --> Remove segments no group needs
 //! ```
+//!
+//! # Snapshots, truncation and reclamation
+//! The superblock is the authority on a group's installed snapshot (`snapshot_slot`) and its
+//! truncation point (`truncated_before`). A snapshot is installed in three durable steps: its
+//! file under the final name (synced, directory synced), then the superblock naming it, and
+//! only when that superblock is durable does the log act on it: the group's index entries below
+//! the truncation point are dropped, the previous snapshot file is removed, and every segment
+//! that no index entry points into, and that the writer has left behind, is removed. A crash
+//! anywhere in between leaves either the old snapshot and truncation or the new ones; files
+//! left over are found and removed by the opener.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::RangeBounds;
 
-use super::disk::{Completion, OpId, Request};
+use super::disk::{Completion, DiskError, FileId, OpId, Request};
 use super::format::RecordKind;
 use super::index::{Index, Location};
 use super::reader::{ReadError, ReadRecord, Reader};
 use super::row_locks::{RowLocks, Version};
-use super::superblock::Superblock;
+use super::snapshot::{SnapshotError, SnapshotEvent, SnapshotInfo, SnapshotReadError, Snapshots};
+use super::superblock::{GroupMeta, Superblock};
 use super::superblock_store::{StoreError, SuperblockStore};
 use super::writer::{AppendError, Appended, Entry, Writer, WriterError};
 use crate::types::{GroupId, Slot};
@@ -43,7 +56,19 @@ pub struct Progress {
     pub superblock_durable: Option<u64>,
     /// Catch-up records read back (or why not).
     pub reads: Vec<Result<ReadRecord, ReadError>>,
+    /// Snapshots now installed and named by a durable superblock (the group's index is
+    /// truncated behind them).
+    pub snapshots_installed: Vec<SnapshotInfo>,
+    /// Snapshots given up (a full disk), with why; nothing of them remains.
+    pub snapshots_aborted: Vec<(GroupId, String)>,
+    /// Snapshot chunks read back (or why not).
+    pub snapshot_chunks: Vec<Result<super::snapshot::SnapshotChunk, SnapshotReadError>>,
+    /// Segments removed because no group needs them any more.
+    pub segments_reclaimed: Vec<u64>,
 }
+
+/// The first operation id of segment removals.
+pub const RECLAIM_OP_BASE: u64 = 5 << 48;
 
 /// A failure that makes the log's durability unknown: the process must stop.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +79,17 @@ pub enum LogError {
     /// A superblock write or sync failed.
     #[error(transparent)]
     Superblock(#[from] StoreError),
+    /// A snapshot write or sync failed (other than for a full disk).
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    /// Removing a segment no group needs failed.
+    #[error("removing {file}: {error}")]
+    Reclaim {
+        /// The segment.
+        file: FileId,
+        /// The disk's error.
+        error: DiskError,
+    },
 }
 
 /// The log of one core. See the module documentation.
@@ -66,6 +102,19 @@ pub struct Log {
     row_locks: RowLocks,
     /// Versions of appended records not yet durable, in append order.
     versions: VecDeque<(Appended, Version)>,
+    snapshots: Snapshots,
+    /// Each group's installed snapshot named by the durable superblock.
+    installed: BTreeMap<GroupId, SnapshotInfo>,
+    /// Snapshots installed on disk, waiting for the superblock sequence that names them, with
+    /// the truncation point asked for; and the truncation points asked for in `finish`.
+    naming: Vec<(u64, SnapshotInfo)>,
+    truncate_after_install: BTreeMap<GroupId, Slot>,
+    /// Segment files that exist, and removals in flight.
+    segments: BTreeSet<u64>,
+    removals: BTreeMap<OpId, u64>,
+    next_removal: u64,
+    /// A reclamation pass is due (deferred while catch-up reads are in flight).
+    reclaim_due: bool,
 }
 
 impl Log {
@@ -80,7 +129,25 @@ impl Log {
             index,
             row_locks: RowLocks::new(),
             versions: VecDeque::new(),
+            snapshots: Snapshots::new(),
+            installed: BTreeMap::new(),
+            naming: Vec::new(),
+            truncate_after_install: BTreeMap::new(),
+            segments: BTreeSet::new(),
+            removals: BTreeMap::new(),
+            next_removal: 0,
+            reclaim_due: false,
         }
+    }
+
+    /// Tells a reopened log which segment files exist and which snapshots are installed (the
+    /// opener's findings); truncation points of the superblock apply to the index at once and
+    /// a reclamation pass is due.
+    pub fn restore(&mut self, segments: BTreeSet<u64>, installed: BTreeMap<GroupId, SnapshotInfo>) {
+        self.segments = segments;
+        self.installed = installed;
+        self.apply_truncation();
+        self.reclaim_due = true;
     }
 
     /// Appends a record; it is reported in [`Progress::durable`] once on disk.
@@ -110,6 +177,83 @@ impl Log {
         self.reader.read_range(&self.index, group, slots);
     }
 
+    /// Starts writing a snapshot of `group` covering its slots up to `slot`.
+    ///
+    /// # Errors
+    /// [`SnapshotError::InProgress`] or [`SnapshotError::Stale`].
+    pub fn begin_snapshot(&mut self, group: GroupId, slot: Slot) -> Result<(), SnapshotError> {
+        let installed = self.installed.get(&group).map(|info| info.slot);
+        let naming = self.naming.iter().filter(|(_, info)| info.group == group);
+        let newest = naming.map(|(_, info)| info.slot).chain(installed).max();
+        self.snapshots.begin(group, slot, newest)
+    }
+
+    /// Adds the next chunk (at most `SNAPSHOT_CHUNK_PAYLOAD_BYTES_MAX` bytes) of `group`'s
+    /// snapshot.
+    ///
+    /// # Errors
+    /// [`SnapshotError::Backpressure`] when the chunk writes are behind, and misuse.
+    pub fn push_snapshot_chunk(
+        &mut self,
+        group: GroupId,
+        payload: &[u8],
+    ) -> Result<(), SnapshotError> {
+        self.snapshots.push_chunk(group, payload)
+    }
+
+    /// Ends `group`'s snapshot. Once it is installed and named by a durable superblock, the
+    /// group's slots below `truncate_before` (at most one past the snapshot's slot) leave the
+    /// log; [`Progress::snapshots_installed`] reports it.
+    ///
+    /// # Errors
+    /// [`SnapshotError::NotInProgress`].
+    pub fn finish_snapshot(
+        &mut self,
+        group: GroupId,
+        truncate_before: Slot,
+    ) -> Result<(), SnapshotError> {
+        self.snapshots.finish(group)?;
+        self.truncate_after_install.insert(group, truncate_before);
+        Ok(())
+    }
+
+    /// Abandons `group`'s snapshot being written.
+    ///
+    /// # Errors
+    /// [`SnapshotError::NotInProgress`] when none is, or it is already being installed.
+    pub fn abort_snapshot(&mut self, group: GroupId) -> Result<(), SnapshotError> {
+        self.snapshots.abort(group)
+    }
+
+    /// The installed snapshot of `group`, if any.
+    #[must_use]
+    pub fn snapshot(&self, group: GroupId) -> Option<&SnapshotInfo> {
+        self.installed.get(&group)
+    }
+
+    /// Reads chunk `index` of `group`'s installed snapshot back (to send it to a replica or
+    /// load it); reported in [`Progress::snapshot_chunks`].
+    ///
+    /// # Errors
+    /// [`SnapshotError::NotInstalled`].
+    pub fn read_snapshot_chunk(&mut self, group: GroupId, index: u32) -> Result<(), SnapshotError> {
+        let info =
+            *self.installed.get(&group).ok_or(SnapshotError::NotInstalled { group, index })?;
+        self.snapshots.read_chunk(info, index)
+    }
+
+    /// Number of (group, slot) entries in the index.
+    #[must_use]
+    pub fn index_len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The segment files that exist.
+    #[must_use]
+    pub fn segments(&self) -> &BTreeSet<u64> {
+        &self.segments
+    }
+
     /// The latest durable record of a slot.
     #[must_use]
     pub fn location(&self, group: GroupId, slot: Slot) -> Option<&Location> {
@@ -121,6 +265,8 @@ impl Log {
         let mut requests = self.writer.pump();
         requests.extend(self.store.pump());
         requests.extend(self.reader.pump());
+        requests.extend(self.snapshots.pump());
+        self.reclaim(&mut requests);
         requests
     }
 
@@ -137,6 +283,30 @@ impl Log {
             progress.reads = self.reader.on_completion(completion);
         } else if SuperblockStore::owns(completion.op) {
             progress.superblock_durable = self.store.on_completion(completion)?;
+            if let Some(sequence) = progress.superblock_durable {
+                self.on_superblock_durable(sequence, &mut progress);
+            }
+        } else if Snapshots::owns(completion.op) {
+            match self.snapshots.on_completion(completion)? {
+                Some(SnapshotEvent::Installed(info)) => self.name_snapshot(info),
+                Some(SnapshotEvent::Aborted { group, reason }) => {
+                    self.truncate_after_install.remove(&group);
+                    progress.snapshots_aborted.push((group, reason));
+                }
+                Some(SnapshotEvent::Chunk(chunk)) => progress.snapshot_chunks.push(chunk),
+                None => {}
+            }
+        } else if let Some(segment) = self.removals.remove(&completion.op) {
+            match &completion.result {
+                Ok(_) | Err(DiskError::NotFound(_)) => {
+                    self.segments.remove(&segment);
+                    progress.segments_reclaimed.push(segment);
+                }
+                Err(error) => {
+                    let file = FileId::Segment(segment);
+                    return Err(LogError::Reclaim { file, error: error.clone() });
+                }
+            }
         } else {
             for record in self.writer.on_completion(completion)? {
                 let (appended, version) = self.versions.pop_front().expect("appended first");
@@ -159,10 +329,88 @@ impl Log {
         Ok(progress)
     }
 
-    /// Whether nothing is staged, being written or being read.
+    /// Names an installed snapshot in the next superblock, with the truncation it allows.
+    fn name_snapshot(&mut self, info: SnapshotInfo) {
+        let asked = self.truncate_after_install.remove(&info.group).unwrap_or(Slot(0));
+        let truncate_before = Slot(asked.0.min(info.slot.0 + 1));
+        let sequence = self.store.update(|superblock| {
+            let index = match superblock.groups.binary_search_by_key(&info.group, |g| g.group) {
+                Ok(index) => index,
+                Err(index) => {
+                    superblock.groups.insert(index, GroupMeta::new(info.group));
+                    index
+                }
+            };
+            let meta = &mut superblock.groups[index];
+            meta.snapshot_slot = Some(info.slot);
+            meta.truncated_before = meta.truncated_before.max(truncate_before);
+        });
+        self.naming.push((sequence, info));
+    }
+
+    /// A superblock is durable: snapshots it names are installed, truncation applies, and
+    /// segments may be reclaimed.
+    fn on_superblock_durable(&mut self, sequence: u64, progress: &mut Progress) {
+        let (named, waiting): (Vec<_>, Vec<_>) =
+            self.naming.drain(..).partition(|(needed, _)| *needed <= sequence);
+        self.naming = waiting;
+        for (_, info) in named {
+            if let Some(old) = self.installed.insert(info.group, info) {
+                self.snapshots.remove_installed(old.file());
+            }
+            progress.snapshots_installed.push(info);
+        }
+        self.apply_truncation();
+        self.reclaim_due = true;
+    }
+
+    /// Drops the index entries below every group's durable truncation point.
+    fn apply_truncation(&mut self) {
+        let Some(superblock) = self.store.durable() else {
+            return;
+        };
+        for meta in &superblock.groups {
+            self.index.truncate_prefix(meta.group, meta.truncated_before);
+        }
+    }
+
+    /// Removes the segments no index entry points into and the writer has left behind. Runs
+    /// when due and no catch-up read is in flight (a read may point into such a segment).
+    fn reclaim(&mut self, requests: &mut Vec<(OpId, Request)>) {
+        let newest = self.writer.durable_segment();
+        let known = self.segments.last().copied().unwrap_or(0);
+        self.segments.extend(known + 1..=newest);
+        if !self.reclaim_due || self.reader.pending_count() > 0 {
+            return;
+        }
+        self.reclaim_due = false;
+        let active = self.writer.active_segment();
+        let removing: BTreeSet<u64> = self.removals.values().copied().collect();
+        let candidates: Vec<u64> = self
+            .segments
+            .range(..active)
+            .copied()
+            .filter(|segment| {
+                !self.index.is_segment_needed(*segment) && !removing.contains(segment)
+            })
+            .collect();
+        for segment in candidates {
+            let op = OpId(RECLAIM_OP_BASE + self.next_removal);
+            self.next_removal += 1;
+            self.removals.insert(op, segment);
+            requests.push((op, Request::Remove { file: FileId::Segment(segment) }));
+        }
+    }
+
+    /// Whether nothing is staged, being written, read or removed.
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.writer.is_idle() && self.store.is_idle() && self.reader.pending_count() == 0
+        self.writer.is_idle()
+            && self.store.is_idle()
+            && self.reader.pending_count() == 0
+            && self.snapshots.is_idle()
+            && self.removals.is_empty()
+            && self.naming.is_empty()
     }
 
     /// Slots with updates not yet durable.

@@ -103,7 +103,8 @@ pub struct RecoveryError {
     pub reason: RecordError,
 }
 
-/// Recovers a log from its segments, given as (segment number, bytes) in any order.
+/// Recovers a log from its segments, given as (segment number, bytes) in any order. A
+/// convenience over [`Recovery`] for logs already in memory (tests, tools).
 ///
 /// # Errors
 /// [`RecoveryError`] for an authentic record this build cannot read (a newer format, or a
@@ -113,38 +114,110 @@ pub struct RecoveryError {
 /// If the last batch does not end on a sector boundary, which the writer guarantees.
 pub fn recover(segments: &mut [(u64, &[u8])]) -> Result<Recovered, RecoveryError> {
     segments.sort_by_key(|(number, _)| *number);
-    let mut recovered = Recovered::default();
-    let last_with_data = segments
-        .iter()
-        .rev()
-        .find(|(number, bytes)| find_next_valid_record(bytes, 0, *number).is_some())
-        .map(|(number, _)| *number);
+    let mut recovery = Recovery::new();
     for (number, bytes) in segments.iter() {
-        recovered.bytes_scanned += bytes.len() as u64;
-        recovered.newest_segment = *number;
-        if last_with_data.is_some_and(|last| *number > last) {
-            // An empty spare (or one whose first batch was torn): nothing in it counts.
-            wipe_dirty(*number, bytes, 0, &mut recovered);
-            continue;
+        recovery.push_segment(*number, bytes.to_vec())?;
+    }
+    recovery.finish()
+}
+
+/// An empty segment seen after the last one with data so far: what it means if a later
+/// segment turns out to hold data (`as_middle`), and what must be zeroed if none does.
+#[derive(Debug)]
+struct EmptySegment {
+    number: u64,
+    bytes_len: u64,
+    /// Damage found when read as a segment before the last (nonzero bytes in it).
+    as_middle: Option<Damage>,
+    /// Leftovers to zero if it is a spare after the last batch.
+    as_spare: Option<Wipe>,
+}
+
+/// Recovery fed one segment at a time, in ascending order, so a log of any size is recovered
+/// in bounded memory: it holds the newest segment that has data (it may be the last, whose
+/// damage is judged differently) and a summary of the empty ones after it.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    recovered: Recovered,
+    /// The newest segment with a valid record so far, not scanned yet.
+    held: Option<(u64, Vec<u8>)>,
+    /// Segments without a valid record after `held` (or from the start, when none is held).
+    empty: Vec<EmptySegment>,
+    /// The last segment number pushed.
+    last_pushed: u64,
+}
+
+impl Recovery {
+    /// Recovery of a log whose segments are about to be pushed.
+    #[must_use]
+    pub fn new() -> Recovery {
+        Recovery::default()
+    }
+
+    /// Adds the next segment, numbered above every segment pushed before.
+    ///
+    /// # Errors
+    /// [`RecoveryError`] as [`recover`].
+    ///
+    /// # Panics
+    /// If segments are pushed out of order.
+    pub fn push_segment(&mut self, number: u64, bytes: Vec<u8>) -> Result<(), RecoveryError> {
+        assert!(number > self.last_pushed, "segments are pushed in ascending order");
+        self.last_pushed = number;
+        self.recovered.bytes_scanned += bytes.len() as u64;
+        if find_next_valid_record(&bytes, 0, number).is_some() {
+            // The held segment is not the last one with data: judge it as an earlier one.
+            if let Some((held, held_bytes)) = self.held.take() {
+                scan_segment(held, &held_bytes, false, &mut self.recovered)?;
+            }
+            for empty in self.empty.drain(..) {
+                if let Some(damage) = empty.as_middle {
+                    report_corruption(damage, &BTreeSet::new(), &mut self.recovered);
+                }
+            }
+            self.held = Some((number, bytes));
+        } else {
+            let mut scratch = Recovered::default();
+            scan_segment(number, &bytes, false, &mut scratch)?;
+            let mut spare = Recovered::default();
+            wipe_dirty(number, &bytes, 0, &mut spare);
+            self.empty.push(EmptySegment {
+                number,
+                bytes_len: bytes.len() as u64,
+                as_middle: scratch.corruption.pop(),
+                as_spare: spare.wipes.pop(),
+            });
         }
-        let is_last = Some(*number) == last_with_data;
-        let end = scan_segment(*number, bytes, is_last, &mut recovered)?;
-        if is_last {
+        Ok(())
+    }
+
+    /// Ends recovery: the held segment is the last with data.
+    ///
+    /// # Errors
+    /// [`RecoveryError`] as [`recover`].
+    ///
+    /// # Panics
+    /// If the last batch does not end on a sector boundary, which the writer guarantees.
+    pub fn finish(mut self) -> Result<Recovered, RecoveryError> {
+        let recovered = &mut self.recovered;
+        recovered.newest_segment = self.last_pushed;
+        if let Some((number, bytes)) = self.held.take() {
+            let end = scan_segment(number, &bytes, true, recovered)?;
             assert!(end.is_multiple_of(DISK_SECTOR_SIZE_BYTES as u64), "batches end on sectors");
-            recovered.resume_segment = *number;
+            recovered.resume_segment = number;
             recovered.resume_offset = end;
-            wipe_dirty(*number, bytes, end, &mut recovered);
-        }
-    }
-    if last_with_data.is_none() {
-        // Segments exist but hold no record: continue in the first one from its start.
-        if let Some((number, bytes)) = segments.first() {
-            recovered.resume_segment = *number;
+            wipe_dirty(number, &bytes, end, recovered);
+        } else if let Some(first) = self.empty.first() {
+            // Segments exist but hold no record: continue in the first one from its start.
+            recovered.resume_segment = first.number;
             recovered.resume_offset = 0;
-            wipe_dirty(*number, bytes, 0, &mut recovered);
         }
+        for empty in &self.empty {
+            debug_assert!(empty.as_spare.is_none_or(|wipe| wipe.length as u64 <= empty.bytes_len));
+            recovered.wipes.extend(empty.as_spare);
+        }
+        Ok(self.recovered)
     }
-    Ok(recovered)
 }
 
 /// Scans one segment; returns the offset just past its last complete batch.

@@ -278,7 +278,7 @@ impl SimDisk {
             if let Request::Write { file, offset, data } = &flight.request
                 && let Some(inode) = self.durable_names.get(file)
                 && let Ok(offset) = usize::try_from(*offset)
-                && offset + data.len() <= self.inodes[*inode].durable.len()
+                && offset + data.len() <= self.inodes[*inode].current.len()
             {
                 pending.push(Pending { inode: *inode, offset, data: data.clone() });
             }
@@ -396,6 +396,7 @@ impl SimDisk {
             Request::Write { file, offset, data } => self.write(*file, *offset, data),
             Request::Read { file, offset, length } => self.read(*file, *offset, *length),
             Request::Sync { file } => self.sync(*file, flight.covers_through),
+            Request::Resize { file, size_bytes } => self.resize(*file, *size_bytes),
             Request::Remove { file } => {
                 self.names.remove(file).ok_or(DiskError::NotFound(*file))?;
                 Ok(Response::Removed)
@@ -435,6 +436,21 @@ impl SimDisk {
         });
         self.names.insert(file, self.inodes.len() - 1);
         Ok(Response::Created)
+    }
+
+    fn resize(&mut self, file: FileId, size_bytes: u64) -> Result<Response, DiskError> {
+        let inode = self.inode_of(file)?;
+        let size = usize::try_from(size_bytes)
+            .ok()
+            .filter(|size| size.is_multiple_of(DISK_SECTOR_SIZE_BYTES))
+            .filter(|size| *size >= self.inodes[inode].current.len())
+            .ok_or_else(|| DiskError::Invalid(format!("{file}: resize to {size_bytes}")))?;
+        let growth = (size - self.inodes[inode].current.len()) as u64;
+        if self.used_bytes().saturating_add(growth) > self.options.capacity_bytes {
+            return Err(DiskError::NoSpace);
+        }
+        self.inodes[inode].current.resize(size, 0);
+        Ok(Response::Resized)
     }
 
     fn write(&mut self, file: FileId, offset: u64, data: &[u8]) -> Result<Response, DiskError> {
@@ -492,6 +508,9 @@ impl SimDisk {
             return Err(DiskError::Io(format!("injected sync error on {file}")));
         }
         let inode = &mut self.inodes[inode];
+        // fdatasync also makes the file's size durable.
+        let size = inode.current.len();
+        inode.durable.resize(size, 0);
         let (covered, later): (Vec<_>, Vec<_>) =
             inode.unsynced.drain(..).partition(|write| write.sequence <= covers_through);
         for write in covered {
@@ -503,7 +522,12 @@ impl SimDisk {
     }
 }
 
-fn apply(image: &mut [u8], offset: usize, data: &[u8]) {
+/// Puts `data` at `offset`; a write past the end of a durable image belongs to a file grown
+/// by an unsynced `Resize`, whose new size a crash may have kept: the image grows.
+fn apply(image: &mut Vec<u8>, offset: usize, data: &[u8]) {
+    if image.len() < offset + data.len() {
+        image.resize(offset + data.len(), 0);
+    }
     image[offset..offset + data.len()].copy_from_slice(data);
 }
 

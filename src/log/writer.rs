@@ -462,6 +462,19 @@ impl Writer {
         self.staged.is_empty() && self.flush.is_none()
     }
 
+    /// The newest segment file known to exist durably (0: none).
+    #[must_use]
+    pub fn durable_segment(&self) -> u64 {
+        self.durable_segment
+    }
+
+    /// The oldest segment the writer may still write to (0: none yet): every segment below it
+    /// is complete, every one above it an empty spare or the next to fill.
+    #[must_use]
+    pub fn active_segment(&self) -> u64 {
+        self.sealed_segment
+    }
+
     /// Bytes staged and not yet handed to the disk.
     #[must_use]
     pub fn staged_bytes(&self) -> usize {

@@ -232,6 +232,17 @@ async fn execute(
             file_of(directory, shared, file).await?;
             Ok(Response::Synced)
         }
+        Request::Resize { file, size_bytes } => {
+            let (handle, size) = file_of(directory, shared, file).await?;
+            if size_bytes < size || !size_bytes.is_multiple_of(DISK_SECTOR_SIZE_BYTES as u64) {
+                return Err(DiskError::Invalid(format!("{file}: resize {size} to {size_bytes}")));
+            }
+            // Unwritten extents read as zeros; the files grown this way (snapshot staging) are
+            // written once, so the extent conversion on first write costs nothing extra.
+            handle.pre_allocate(size_bytes, false).await.map_err(glommio_error)?;
+            shared.borrow_mut().files.insert(file, (handle, size_bytes));
+            Ok(Response::Resized)
+        }
         Request::Remove { file } => {
             shared.borrow_mut().files.remove(&file);
             let path = directory.join(file.to_string());

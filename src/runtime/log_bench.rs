@@ -6,7 +6,7 @@
 //! disk). A closed loop keeps the writer's staging full: it appends until back-pressure, hands
 //! every request to the disk and every completion back, and records for each record the time
 //! from its append to the completion that reported it durable. Afterwards the log's segments
-//! are read back through the same disk and recovered, to time recovery from the device.
+//! is opened again through the same disk, as at start-up, to time recovery from the device.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -17,16 +17,17 @@ use hdrhistogram::Histogram;
 
 use super::disk_dma::DmaDisk;
 use super::memlock;
-use crate::log::disk::{Disk, FileId, OpId, Request, Response};
+use crate::constants::{SUPERBLOCK_COPIES_COUNT, SUPERBLOCK_COPY_SIZE_BYTES};
+use crate::log::disk::{Disk, FileId, OpId, Request};
 use crate::log::format::RecordKind;
-use crate::log::recovery::recover;
+use crate::log::open::{Opened, Opener};
+use crate::log::superblock::Superblock;
+use crate::log::superblock_store::SuperblockStore;
 use crate::log::writer::{Entry, Writer, WriterOptions};
-use crate::types::{Ballot, GroupId, Slot};
+use crate::types::{Ballot, CoreIndex, GroupId, NodeId, Slot};
 
 /// Groups each log spreads its records over.
 const GROUPS_PER_LOG: u64 = 8;
-/// Size of each read when recovery reads the segments back, in bytes.
-const RECOVERY_READ_BYTES: usize = 1024 * 1024;
 
 /// One configuration to measure.
 #[derive(Clone, Debug)]
@@ -162,7 +163,7 @@ async fn run_log(options: &Options, directory: &Path) -> Result<LogReport, Strin
         }
     }
     let (recovery_bytes, recovery_seconds) =
-        time_recovery(&mut disk, writer.stats.records_durable).await?;
+        time_recovery(&mut disk, options.writer, writer.stats.records_durable).await?;
     let percentile =
         |histogram: &Histogram<u64>, quantile: f64| histogram.value_at_quantile(quantile);
     Ok(LogReport {
@@ -187,50 +188,73 @@ async fn run_log(options: &Options, directory: &Path) -> Result<LogReport, Strin
     })
 }
 
-/// Reads every segment back through the disk and recovers; returns (bytes, seconds). The run
-/// is only valid if recovery finds every one of the `durable` records the writer reported.
-async fn time_recovery(disk: &mut DmaDisk, durable: u64) -> Result<(u64, f64), String> {
-    let started = Instant::now();
-    let segments: Vec<(FileId, u64)> =
-        disk.list().into_iter().filter(|(file, _)| matches!(file, FileId::Segment(_))).collect();
-    let mut images: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut next_op = 1_u64 << 60;
+/// Drives an opener over the disk until the log is open.
+async fn drive_opener(disk: &mut DmaDisk, mut opener: Opener) -> Result<Opened, String> {
     let mut completions = Vec::new();
-    for (file, size) in &segments {
-        let FileId::Segment(number) = file else { continue };
-        // All reads of a segment are in flight at once; they are put together by offset.
-        let mut chunks = std::collections::BTreeMap::new();
-        let mut offset = 0;
-        while offset < *size {
-            let length =
-                usize::try_from((*size - offset).min(RECOVERY_READ_BYTES as u64)).expect("bounded");
-            disk.submit(OpId(next_op), Request::Read { file: *file, offset, length });
-            chunks.insert(next_op, None);
-            next_op += 1;
-            offset += length as u64;
+    loop {
+        for (op, request) in opener.pump() {
+            disk.submit(op, request);
         }
-        while chunks.values().any(Option::is_none) {
-            disk.completed().await;
-            disk.poll(&mut completions);
-            for completion in completions.drain(..) {
-                match completion.result {
-                    Ok(Response::Read(chunk)) => {
-                        chunks.insert(completion.op.0, Some(chunk));
-                    }
-                    other => return Err(format!("reading {file}: {other:?}")),
-                }
+        if let Some(result) = opener.poll_ready() {
+            return result.map_err(|error| error.to_string());
+        }
+        disk.completed().await;
+        disk.poll(&mut completions);
+        for completion in completions.drain(..) {
+            if let Some(result) = opener.on_completion(&completion) {
+                return result.map_err(|error| error.to_string());
             }
         }
-        let bytes: Vec<u8> = chunks.into_values().flatten().flatten().collect();
-        images.push((*number, bytes));
     }
-    let mut borrowed: Vec<(u64, &[u8])> =
-        images.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
-    let recovered = recover(&mut borrowed).map_err(|error| error.to_string())?;
+}
+
+/// Opens the log as a node does at start-up (`log::open::Opener`: superblock, every segment
+/// read in order with bounded read-ahead and recovered as it arrives, leftovers wiped) and
+/// returns (segment bytes scanned, seconds). The bench writes segments without a superblock,
+/// so one is formatted first, untimed. The run is only valid if recovery finds every one of
+/// the `durable` records the writer reported.
+async fn time_recovery(
+    disk: &mut DmaDisk,
+    options: WriterOptions,
+    durable: u64,
+) -> Result<(u64, f64), String> {
+    let identity = Superblock::new(1, NodeId::new(1).expect("nonzero"), CoreIndex(0));
+    // Create and format the superblock file, as the opener of a new log would.
+    let size_bytes = (SUPERBLOCK_COPIES_COUNT * SUPERBLOCK_COPY_SIZE_BYTES) as u64;
+    let mut setup = vec![
+        (OpId(u64::MAX - 1), Request::Create { file: FileId::Superblock, size_bytes }),
+        (OpId(u64::MAX), Request::SyncDirectory),
+    ];
+    let mut store = SuperblockStore::format(identity.clone());
+    let mut completions = Vec::new();
+    while store.durable().is_none() {
+        for (op, request) in setup.drain(..) {
+            disk.submit(op, request);
+            while disk.in_flight_count() > 0 {
+                disk.completed().await;
+                disk.poll(&mut completions);
+            }
+        }
+        for (op, request) in store.pump() {
+            disk.submit(op, request);
+        }
+        disk.completed().await;
+        disk.poll(&mut completions);
+        for completion in completions.drain(..) {
+            if SuperblockStore::owns(completion.op) {
+                store.on_completion(&completion).map_err(|error| error.to_string())?;
+            }
+        }
+    }
+    let started = Instant::now();
+    let opened = drive_opener(disk, Opener::new(options, identity, disk.list())).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let found = recovered.index.len() as u64;
+    if !opened.corruption.is_empty() {
+        return Err(format!("recovery reported corruption: {:?}", opened.corruption));
+    }
+    let found = opened.log.index_len() as u64;
     if found != durable {
         return Err(format!("recovery found {found} records, the writer made {durable} durable"));
     }
-    Ok((recovered.bytes_scanned, seconds))
+    Ok((opened.bytes_scanned, seconds))
 }
