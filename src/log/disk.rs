@@ -21,6 +21,9 @@
 //! - An error completion is final: the operation's effect on the media is unknown. The log
 //!   treats a failed `Write` or `Sync` as fatal (fail-stop; never retried, see
 //!   `../shared/VERIFICATION.md` 4.4), `NoSpace` as a clear, distinct fatal error.
+//! - A `Create` that fails leaves no file behind: the implementation removes what it made
+//!   before completing with the error (so a full disk gets its space back, and the next
+//!   start does not find a half-allocated segment).
 //! - Nothing read back is trusted before its checksum passes: the disk may return bytes that
 //!   were torn, rotted or written for another place.
 
@@ -155,8 +158,10 @@ pub enum DiskError {
     /// The device reported an I/O error (`EIO` and the like).
     #[error("I/O error: {0}")]
     Io(String),
-    /// The file system is full (`ENOSPC`).
-    #[error("no space left on device")]
+    /// The file system is full (`ENOSPC`). Files are allocated when created, so on a file
+    /// system that overwrites in place (ext4, XFS) the disk fills up at a `Create`, before any
+    /// record is written to the new file; a `Write` may report it on others (copy-on-write).
+    #[error("no space left on device (ENOSPC)")]
     NoSpace,
     /// The file does not exist.
     #[error("{0} does not exist")]
