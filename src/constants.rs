@@ -75,6 +75,13 @@ pub const LOG_SEGMENT_SIZE_BYTES_MAX: u64 = 1 << 32;
 
 const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
 
+/// Exit code of a node that stopped because its storage failed: a failed write or fsync of
+/// its log, or a full disk (`ENOSPC`). Fail-stop: the durability of what was in flight is
+/// unknown, so the node exits rather than retry (`log/disk.rs`). Distinct from the `klein`
+/// binary's 1 (could not start, other runtime failures) and 2 (command line or configuration),
+/// so a supervisor can tell "look at the disk" from "look at the configuration".
+pub const EXIT_CODE_STORAGE_FAILURE: u8 = 3;
+
 // Superblock.
 
 /// Bytes one copy of a core's acceptor-metadata superblock occupies in its file; copy `i`

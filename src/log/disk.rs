@@ -26,6 +26,16 @@
 //!   start does not find a half-allocated segment).
 //! - Nothing read back is trusted before its checksum passes: the disk may return bytes that
 //!   were torn, rotted or written for another place.
+//!
+//! # What the process does with a fatal disk error
+//! The log reports it once, as a `LogError` (an `OpenError` at start-up) whose `Display` is
+//! one line naming the operation, the file and the cause, e.g. `log create of
+//! segment-00000000000000000005.log failed: no space left on device (ENOSPC)`. The process
+//! must then stop: log that line at error level, print it to stderr, submit nothing more, send
+//! no reply for a write not reported durable, and exit with
+//! [`crate::constants::EXIT_CODE_STORAGE_FAILURE`]. Never retry. A full disk is the same
+//! fail-stop, and loses nothing: every record reported durable is intact and readable after a
+//! restart (`runtime/enospc_tests.rs` proves it on ext4).
 
 use std::fmt;
 
