@@ -91,6 +91,13 @@ pub const SNAPSHOT_WRITES_IN_FLIGHT_MAX: usize = 4;
 /// Most bytes a snapshot staging file grows by at once (it doubles until then).
 pub const SNAPSHOT_GROWTH_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
+/// Exit code of a node that stopped because its storage failed: a failed write or fsync of
+/// its log, or a full disk (`ENOSPC`). Fail-stop: the durability of what was in flight is
+/// unknown, so the node exits rather than retry (`log/disk.rs`). Distinct from the `klein`
+/// binary's 1 (could not start, other runtime failures) and 2 (command line or configuration),
+/// so a supervisor can tell "look at the disk" from "look at the configuration".
+pub const EXIT_CODE_STORAGE_FAILURE: u8 = 3;
+
 // Superblock.
 
 /// Bytes one copy of a core's acceptor-metadata superblock occupies in its file; copy `i`

@@ -14,6 +14,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_CONFIG: u8 = 2;
 /// Exit code for a node that could not start or stopped abnormally.
 const EXIT_RUNTIME: u8 = 1;
+// A storage failure exits with its own code (`klein::constants::EXIT_CODE_STORAGE_FAILURE`).
+const _: () = assert!(klein::constants::EXIT_CODE_STORAGE_FAILURE != EXIT_CONFIG);
+const _: () = assert!(klein::constants::EXIT_CODE_STORAGE_FAILURE != EXIT_RUNTIME);
 
 /// Klein: a Paxos-replicated, durable store that speaks the Redis protocol.
 #[derive(Parser, Debug)]

@@ -21,8 +21,21 @@
 //! - An error completion is final: the operation's effect on the media is unknown. The log
 //!   treats a failed `Write` or `Sync` as fatal (fail-stop; never retried, see
 //!   `../shared/VERIFICATION.md` 4.4), `NoSpace` as a clear, distinct fatal error.
+//! - A `Create` that fails leaves no file behind: the implementation removes what it made
+//!   before completing with the error (so a full disk gets its space back, and the next
+//!   start does not find a half-allocated segment).
 //! - Nothing read back is trusted before its checksum passes: the disk may return bytes that
 //!   were torn, rotted or written for another place.
+//!
+//! # What the process does with a fatal disk error
+//! The log reports it once, as a `LogError` (an `OpenError` at start-up) whose `Display` is
+//! one line naming the operation, the file and the cause, e.g. `log create of
+//! segment-00000000000000000005.log failed: no space left on device (ENOSPC)`. The process
+//! must then stop: log that line at error level, print it to stderr, submit nothing more, send
+//! no reply for a write not reported durable, and exit with
+//! [`crate::constants::EXIT_CODE_STORAGE_FAILURE`]. Never retry. A full disk is the same
+//! fail-stop, and loses nothing: every record reported durable is intact and readable after a
+//! restart (`runtime/enospc_tests.rs` proves it on ext4).
 
 use std::fmt;
 
@@ -166,8 +179,10 @@ pub enum DiskError {
     /// The device reported an I/O error (`EIO` and the like).
     #[error("I/O error: {0}")]
     Io(String),
-    /// The file system is full (`ENOSPC`).
-    #[error("no space left on device")]
+    /// The file system is full (`ENOSPC`). Files are allocated when created, so on a file
+    /// system that overwrites in place (ext4, XFS) the disk fills up at a `Create`, before any
+    /// record is written to the new file; a `Write` may report it on others (copy-on-write).
+    #[error("no space left on device (ENOSPC)")]
     NoSpace,
     /// The file does not exist.
     #[error("{0} does not exist")]

@@ -70,7 +70,9 @@ pub struct Progress {
 /// The first operation id of segment removals.
 pub const RECLAIM_OP_BASE: u64 = 5 << 48;
 
-/// A failure that makes the log's durability unknown: the process must stop.
+/// A failure that makes the log's durability unknown: the process must stop, with
+/// [`crate::constants::EXIT_CODE_STORAGE_FAILURE`] (see `log/disk.rs`). Its `Display` is one
+/// line naming the operation, the file and the cause.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LogError {
     /// A segment write, sync or creation failed.
@@ -540,6 +542,25 @@ mod tests {
         let slots: Vec<u64> = reads.into_iter().map(|read| read.unwrap().slot.0).collect();
         assert_eq!(slots.len(), 10);
         assert!(slots.iter().all(|slot| (5..15).contains(slot)));
+    }
+
+    /// The line an operator reads when the process stops on a full disk (`log/disk.rs`).
+    #[test]
+    fn a_full_disk_is_one_line_naming_the_operation_the_file_and_enospc() {
+        use crate::log::disk::DiskError;
+
+        let error = LogError::from(WriterError {
+            operation: "create",
+            file: FileId::Segment(5),
+            error: DiskError::NoSpace,
+        });
+        assert_eq!(
+            error.to_string(),
+            "log create of segment-00000000000000000005.log failed: \
+             no space left on device (ENOSPC)"
+        );
+        let error = LogError::from(StoreError { operation: "write", error: DiskError::NoSpace });
+        assert_eq!(error.to_string(), "superblock write failed: no space left on device (ENOSPC)");
     }
 
     #[test]

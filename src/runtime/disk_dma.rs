@@ -9,8 +9,11 @@
 //! later; the seam stays the same.)
 //!
 //! `Create` makes the file with `O_EXCL`, allocates it and writes zeros over it once, then
-//! syncs it, so later writes overwrite allocated blocks in place and need no metadata update.
-//! Directory changes are made durable by `SyncDirectory` (an fsync of the directory).
+//! syncs it, so later writes overwrite allocated blocks in place and need no metadata update;
+//! on ext4 a full disk therefore shows at the allocation, and a failed `Create` removes the
+//! file it made. Directory changes are made durable by `SyncDirectory` (an fsync of the
+//! directory). `ENOSPC` from any operation is [`DiskError::NoSpace`]
+//! (`runtime/enospc_tests.rs` fills a loop-mounted ext4 to prove the whole path).
 //!
 //! Must be used on a glommio executor; it names glommio, so it lives in `runtime/`.
 
@@ -20,7 +23,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use glommio::GlommioError;
 use glommio::io::{DmaFile, OpenOptions};
+use tracing::warn;
 
 use crate::log::disk::{
     Completion, DISK_SECTOR_SIZE_BYTES, Disk, DiskError, FileId, OpId, Request, Response,
@@ -93,6 +98,32 @@ impl DmaDisk {
         })
         .await;
     }
+
+    /// Closes the disk: waits for the requests in flight (dropping every completion not yet
+    /// polled), then closes every open file. A file merely dropped is closed by glommio on its
+    /// next I/O cycle, which an executor about to exit may never run; its descriptor would
+    /// stay open, and the file system in use (it could not be unmounted, say).
+    ///
+    /// # Errors
+    /// The first failure to close a file (every file is closed regardless).
+    pub async fn close(self) -> io::Result<()> {
+        loop {
+            self.shared.borrow_mut().completions.clear();
+            if self.in_flight_count() == 0 {
+                break;
+            }
+            self.completed().await;
+        }
+        let files = std::mem::take(&mut self.shared.borrow_mut().files);
+        let mut result = Ok(());
+        for (opened, _) in files.into_values() {
+            // Nothing is in flight, so no task holds the file any more.
+            if let Ok(opened) = Rc::try_unwrap(opened) {
+                result = result.and(opened.close().await.map_err(io::Error::from));
+            }
+        }
+        result
+    }
 }
 
 impl Disk for DmaDisk {
@@ -153,26 +184,35 @@ fn parse_file_name(name: &str) -> Option<FileId> {
     })
 }
 
-fn to_disk_error(error: &io::Error) -> DiskError {
+/// The disk error a glommio failure stands for: `ENOSPC` is [`DiskError::NoSpace`], anything
+/// else an I/O error with glommio's text (which names the operation and the path).
+///
+/// The errno is read from the glommio error itself: its conversion to `io::Error` keeps only
+/// the kind and the text of the errors glommio annotates with the operation and path (those of
+/// every file operation: open, fallocate, write, fdatasync), so the converted error would have
+/// no errno and a full disk would pass for a plain I/O error.
+fn glommio_error(error: GlommioError<()>) -> DiskError {
     if error.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) {
         DiskError::NoSpace
     } else {
-        DiskError::Io(error.to_string())
+        DiskError::Io(io::Error::from(error).to_string())
     }
 }
 
-/// A failure on `file`, with a missing file reported as such.
-fn file_error(file: FileId, error: glommio::GlommioError<()>) -> DiskError {
-    let error = io::Error::from(error);
-    if error.kind() == io::ErrorKind::NotFound {
-        DiskError::NotFound(file)
-    } else {
-        to_disk_error(&error)
+/// A failure on `file`, as [`glommio_error`], with a missing file (or, for `Create`, an
+/// existing one) reported as such.
+fn file_error(file: FileId, error: GlommioError<()>) -> DiskError {
+    let kind = match &error {
+        GlommioError::IoError(source) | GlommioError::EnhancedIoError { source, .. } => {
+            Some(source.kind())
+        }
+        _ => None,
+    };
+    match kind {
+        Some(io::ErrorKind::NotFound) => DiskError::NotFound(file),
+        Some(io::ErrorKind::AlreadyExists) => DiskError::AlreadyExists(file),
+        _ => glommio_error(error),
     }
-}
-
-fn glommio_error(error: glommio::GlommioError<()>) -> DiskError {
-    to_disk_error(&io::Error::from(error))
 }
 
 fn open_options() -> OpenOptions {
@@ -268,6 +308,11 @@ async fn execute(
     }
 }
 
+/// `Create`: a new file, allocated, zero-filled and synced. A failed `Create` leaves no file
+/// behind, as on the simulated disk: a file the allocation ran out of space for would
+/// otherwise be listed at the next start with a size the log never asked for, and holds space
+/// a full disk needs back. (Removing it is safe: the log writes a segment only after its
+/// `Create` and the directory sync completed.)
 async fn create(
     directory: &Path,
     shared: &Rc<RefCell<Shared>>,
@@ -280,17 +325,25 @@ async fn create(
     let path = directory.join(file.to_string());
     let mut options = open_options();
     options.create_new(true);
-    let handle = options.dma_open(&path).await.map_err(|error| {
-        let error = io::Error::from(error);
-        if error.kind() == io::ErrorKind::AlreadyExists {
-            DiskError::AlreadyExists(file)
-        } else {
-            to_disk_error(&error)
+    let handle = options.dma_open(&path).await.map_err(|error| file_error(file, error))?;
+    if let Err(error) = allocate(&handle, size_bytes).await {
+        if let Err(close) = handle.close().await {
+            warn!("closing {} after a failed create: {close}", path.display());
         }
-    })?;
+        if let Err(remove) = glommio::io::remove(&path).await {
+            warn!("removing {} after a failed create: {remove}", path.display());
+        }
+        return Err(error);
+    }
+    shared.borrow_mut().files.insert(file, (Rc::new(handle), size_bytes));
+    Ok(Response::Created)
+}
+
+/// Allocates `size_bytes` of a new file, writes zeros over all of it once, and syncs it: the
+/// blocks are then allocated and initialised, so later overwrites need no extent conversion
+/// (no metadata update at sync time).
+async fn allocate(handle: &DmaFile, size_bytes: u64) -> Result<(), DiskError> {
     handle.pre_allocate(size_bytes, false).await.map_err(glommio_error)?;
-    // Write zeros over the whole file once: the blocks are then allocated and initialised, so
-    // later overwrites need no extent conversion (no metadata update at sync time).
     let mut offset = 0;
     while offset < size_bytes {
         let chunk = usize::try_from((size_bytes - offset).min(ZERO_FILL_CHUNK_BYTES as u64))
@@ -301,8 +354,7 @@ async fn create(
         offset += chunk as u64;
     }
     handle.fdatasync().await.map_err(glommio_error)?;
-    shared.borrow_mut().files.insert(file, (Rc::new(handle), size_bytes));
-    Ok(Response::Created)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -403,6 +455,38 @@ mod tests {
             found.lock().unwrap().push(reported.len());
         });
         assert_eq!(*durable.lock().unwrap(), vec![200]);
+    }
+
+    /// glommio annotates every file error with the operation and path, and its conversion to
+    /// `io::Error` then drops the errno: `ENOSPC` must still become `NoSpace`, from any
+    /// operation (the fallocate of `Create`, a `Write`), and other errors keep glommio's text.
+    #[test]
+    fn glommio_errors_map_to_the_seam_errors() {
+        use rustix::io::Errno;
+
+        let annotated = |errno: Errno, op: &'static str| GlommioError::<()>::EnhancedIoError {
+            source: io::Error::from_raw_os_error(errno.raw_os_error()),
+            op,
+            path: Some(PathBuf::from("/data/segment-00000000000000000002.log")),
+            fd: Some(7),
+        };
+        let file = FileId::Segment(2);
+        assert_eq!(
+            glommio_error(annotated(Errno::NOSPC, "Pre-allocate space")),
+            DiskError::NoSpace
+        );
+        assert_eq!(glommio_error(annotated(Errno::NOSPC, "Writing")), DiskError::NoSpace);
+        assert_eq!(file_error(file, annotated(Errno::NOSPC, "Opening")), DiskError::NoSpace);
+        let plain = io::Error::from_raw_os_error(Errno::NOSPC.raw_os_error());
+        assert_eq!(glommio_error(GlommioError::IoError(plain)), DiskError::NoSpace);
+        let DiskError::Io(text) = glommio_error(annotated(Errno::IO, "Syncing")) else {
+            panic!("EIO is an I/O error");
+        };
+        assert!(text.contains("Syncing"), "{text}");
+        assert!(text.contains("segment-00000000000000000002.log"), "{text}");
+        assert_eq!(file_error(file, annotated(Errno::NOENT, "Opening")), DiskError::NotFound(file));
+        let exists = file_error(file, annotated(Errno::EXIST, "Opening"));
+        assert_eq!(exists, DiskError::AlreadyExists(file));
     }
 
     #[test]

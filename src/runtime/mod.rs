@@ -23,6 +23,8 @@
 
 pub mod disk_dma;
 pub mod disk_modes;
+#[cfg(test)]
+mod enospc_tests;
 pub mod log_bench;
 pub mod memlock;
 mod shutdown;
