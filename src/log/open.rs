@@ -411,12 +411,6 @@ impl Opener {
             }
         };
         let mut recovered = self.recovery.take().expect("decided once").finish()?;
-        for wipe in &recovered.wipes {
-            let file = FileId::Segment(wipe.segment);
-            let data = vec![0; wipe.length];
-            self.steps.push_back((file, Request::Write { file, offset: wipe.offset, data }));
-            self.steps.push_back((file, Request::Sync { file }));
-        }
         // Snapshots: the one the superblock names per group must check; any other is stray.
         let mut installed = BTreeMap::new();
         let mut snapshot_damage = Vec::new();
@@ -446,23 +440,51 @@ impl Opener {
                 removed_any = true;
             }
         }
+        // Empty spares after the last batch must be whole: a power loss between a failed
+        // `Create` (a full disk) and its cleanup can leave a short one. It and every spare
+        // after it are removed; the writer creates them again.
+        let mut newest_segment = recovered.resume_segment;
+        let mut short_found = false;
+        let mut segments: BTreeSet<u64> = BTreeSet::new();
+        let mut listed: Vec<(u64, u64)> = self
+            .listing
+            .iter()
+            .filter_map(|(file, size)| match file {
+                FileId::Segment(number) => Some((*number, *size)),
+                _ => None,
+            })
+            .collect();
+        listed.sort_unstable();
+        for (number, size) in listed {
+            if number > recovered.resume_segment {
+                short_found |= size != self.options.segment_size_bytes;
+                if short_found {
+                    let file = FileId::Segment(number);
+                    self.steps.push_back((file, Request::Remove { file }));
+                    recovered.wipes.retain(|wipe| wipe.segment != number);
+                    removed_any = true;
+                    continue;
+                }
+                newest_segment = number;
+            }
+            segments.insert(number);
+        }
         if removed_any {
             self.steps.push_back((FileId::Superblock, Request::SyncDirectory));
         }
+        for wipe in &recovered.wipes {
+            let file = FileId::Segment(wipe.segment);
+            let data = vec![0; wipe.length];
+            self.steps.push_back((file, Request::Write { file, offset: wipe.offset, data }));
+            self.steps.push_back((file, Request::Sync { file }));
+        }
+
         let writer = Writer::resume(
             self.options,
             recovered.resume_segment,
             recovered.resume_offset,
-            recovered.newest_segment,
+            newest_segment,
         );
-        let segments: BTreeSet<u64> = self
-            .listing
-            .iter()
-            .filter_map(|(file, _)| match file {
-                FileId::Segment(number) => Some(*number),
-                _ => None,
-            })
-            .collect();
         let mut suspect_groups: BTreeSet<GroupId> = recovered.suspect_groups.clone();
         suspect_groups.extend(snapshot_damage.iter().map(|(group, _)| *group));
         let mut log = Log::new(writer, store, recovered.index);
@@ -748,5 +770,44 @@ mod tests {
             }
         }
         assert!(outcomes[0] > 0 && outcomes[1] > 0, "both outcomes occur: {outcomes:?}");
+    }
+
+    /// A short spare segment (a power loss between a failed `Create` on a full disk and its
+    /// cleanup) is removed at start-up and created again whole, not written past its end.
+    #[test]
+    fn a_short_spare_segment_is_removed_and_recreated() {
+        let mut disk = SimDisk::new(3, SimDiskOptions::default());
+        let mut opened = open(&mut disk).unwrap();
+        opened.log.append(&entry(0)).unwrap();
+        settle_all(&mut opened.log, &mut disk);
+        let spare = FileId::Segment(2);
+        let mut completions = Vec::new();
+        for (op, request) in [
+            (OpId(1), Request::Remove { file: spare }),
+            (OpId(2), Request::Create { file: spare, size_bytes: 4096 }),
+            (OpId(3), Request::SyncDirectory),
+        ] {
+            disk.submit(op, request);
+            disk.poll(&mut completions);
+        }
+        assert!(completions.iter().all(|completion| completion.result.is_ok()));
+        let mut opened = open(&mut disk).unwrap();
+        for slot in 1..200 {
+            opened.log.append(&entry(slot)).unwrap();
+            if slot % 5 == 0 {
+                settle_all(&mut opened.log, &mut disk);
+            }
+        }
+        let durable = settle_all(&mut opened.log, &mut disk).durable.len();
+        assert!(durable > 0);
+        let sizes: Vec<u64> = disk
+            .list()
+            .into_iter()
+            .filter_map(|(file, size)| matches!(file, FileId::Segment(_)).then_some(size))
+            .collect();
+        assert!(sizes.len() > 2 && sizes.iter().all(|size| *size == OPTIONS.segment_size_bytes));
+        for slot in 0..200 {
+            assert!(opened.log.location(GroupId(2), Slot(slot)).is_some(), "slot {slot}");
+        }
     }
 }
