@@ -7,4 +7,9 @@
 //! Must never: use the real runtime's executor, sockets, files or clocks; anything it cannot
 //! reproduce from the seed is a bug.
 //!
-//! Empty until the issue "Multi-Paxos core (sans-IO) and the deterministic cluster simulator".
+//! Built so far: [`linearizability`], the checker of client histories (per-key Wing & Gong
+//! search with a memo and a budget of steps, and the models of Klein's commands). The cluster
+//! itself arrives with the issue "Multi-Paxos core (sans-IO) and the deterministic cluster
+//! simulator".
+
+pub mod linearizability;
