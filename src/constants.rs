@@ -120,3 +120,14 @@ pub const SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX: usize = 9;
 
 const _: () = assert!(SUPERBLOCK_COPY_SIZE_BYTES.is_multiple_of(4096));
 const _: () = assert!(SUPERBLOCK_COPIES_COUNT == 4);
+
+// Checkers of the simulator.
+
+/// Search steps the linearizability checker (`sim/linearizability.rs`) spends on one key of a
+/// history before it answers "unknown", unless its caller passes its own budget.
+///
+/// A step visits one call or return of the history: about one model step and one hash of the
+/// linearized set. A history without overlapping operations takes one step per operation, so
+/// this is room for a million-operation key, or for a long search on a short one; the memo
+/// cache holds at most one entry per step, which bounds its memory.
+pub const LINEARIZABILITY_SEARCH_STEPS_DEFAULT: u64 = 1 << 20;

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::disk::{Completion, DISK_SECTOR_SIZE_BYTES, DiskError, FileId, OpId, Request, Response};
 use super::log::Log;
-use super::recovery::{Damage, Recovery, RecoveryError};
+use super::recovery::{Damage, Recovered, Recovery, RecoveryError};
 use super::snapshot::{self, SnapshotInfo};
 use super::superblock::{self, Chosen, Superblock};
 use super::superblock_store::SuperblockStore;
@@ -379,7 +379,9 @@ impl Opener {
         self.next_step();
     }
 
-    fn build(&mut self) -> Result<Opened, OpenError> {
+    /// The superblock store to continue with, and the superblock recovery chose (none for a
+    /// new log).
+    fn choose_superblock(&mut self) -> Result<(SuperblockStore, Option<Superblock>), OpenError> {
         let mut chosen: Option<Superblock> = None;
         let has_segments = self.listing.iter().any(|(file, _)| matches!(file, FileId::Segment(_)));
         let store = match &self.superblock {
@@ -410,6 +412,11 @@ impl Opener {
                 }
             }
         };
+        Ok((store, chosen))
+    }
+
+    fn build(&mut self) -> Result<Opened, OpenError> {
+        let (store, chosen) = self.choose_superblock()?;
         let mut recovered = self.recovery.take().expect("decided once").finish()?;
         // Snapshots: the one the superblock names per group must check; any other is stray.
         let mut installed = BTreeMap::new();
@@ -440,35 +447,7 @@ impl Opener {
                 removed_any = true;
             }
         }
-        // Empty spares after the last batch must be whole: a power loss between a failed
-        // `Create` (a full disk) and its cleanup can leave a short one. It and every spare
-        // after it are removed; the writer creates them again.
-        let mut newest_segment = recovered.resume_segment;
-        let mut short_found = false;
-        let mut segments: BTreeSet<u64> = BTreeSet::new();
-        let mut listed: Vec<(u64, u64)> = self
-            .listing
-            .iter()
-            .filter_map(|(file, size)| match file {
-                FileId::Segment(number) => Some((*number, *size)),
-                _ => None,
-            })
-            .collect();
-        listed.sort_unstable();
-        for (number, size) in listed {
-            if number > recovered.resume_segment {
-                short_found |= size != self.options.segment_size_bytes;
-                if short_found {
-                    let file = FileId::Segment(number);
-                    self.steps.push_back((file, Request::Remove { file }));
-                    recovered.wipes.retain(|wipe| wipe.segment != number);
-                    removed_any = true;
-                    continue;
-                }
-                newest_segment = number;
-            }
-            segments.insert(number);
-        }
+        let (segments, newest_segment) = self.check_spares(&mut recovered, &mut removed_any);
         if removed_any {
             self.steps.push_back((FileId::Superblock, Request::SyncDirectory));
         }
@@ -498,6 +477,46 @@ impl Opener {
             bytes_scanned: recovered.bytes_scanned,
             log,
         })
+    }
+}
+
+impl Opener {
+    /// Empty spares after the last batch must be whole: a power loss between a failed
+    /// `Create` (a full disk) and its cleanup can leave a short one. It and every spare after
+    /// it are removed (the writer creates them again). Returns the segments that remain and
+    /// the newest of them.
+    fn check_spares(
+        &mut self,
+        recovered: &mut Recovered,
+        removed_any: &mut bool,
+    ) -> (BTreeSet<u64>, u64) {
+        let mut newest_segment = recovered.resume_segment;
+        let mut short_found = false;
+        let mut segments: BTreeSet<u64> = BTreeSet::new();
+        let mut listed: Vec<(u64, u64)> = self
+            .listing
+            .iter()
+            .filter_map(|(file, size)| match file {
+                FileId::Segment(number) => Some((*number, *size)),
+                _ => None,
+            })
+            .collect();
+        listed.sort_unstable();
+        for (number, size) in listed {
+            if number > recovered.resume_segment {
+                short_found |= size != self.options.segment_size_bytes;
+                if short_found {
+                    let file = FileId::Segment(number);
+                    self.steps.push_back((file, Request::Remove { file }));
+                    recovered.wipes.retain(|wipe| wipe.segment != number);
+                    *removed_any = true;
+                    continue;
+                }
+                newest_segment = number;
+            }
+            segments.insert(number);
+        }
+        (segments, newest_segment)
     }
 }
 

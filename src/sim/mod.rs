@@ -7,11 +7,14 @@
 //! Must never: use the real runtime's executor, sockets, files or clocks; anything it cannot
 //! reproduce from the seed is a bug.
 //!
-//! Built so far: `prng`, the seeded generator every random decision comes from, and
+//! Built so far: `prng`, the seeded generator every random decision comes from;
 //! `network`, the simulated network with its faults (drop, delay, reorder, duplicate,
 //! partitions of every shape, slow and paused nodes), swarm configurations and a nemesis that
-//! schedules partitions. The cluster, clocks, the disk wiring and the checkers arrive with the
-//! issue "Multi-Paxos core (sans-IO) and the deterministic cluster simulator".
+//! schedules partitions; and [`linearizability`], the checker of client histories (per-key
+//! Wing & Gong search with a memo and a budget of steps, and the models of Klein's commands).
+//! The cluster, clocks and the disk wiring arrive with the issue "Multi-Paxos core (sans-IO)
+//! and the deterministic cluster simulator".
 
+pub mod linearizability;
 pub mod network;
 pub mod prng;
