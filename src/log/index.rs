@@ -43,7 +43,9 @@ pub struct Location {
 pub struct Index {
     groups: HashMap<GroupId, BTreeMap<Slot, Location>>,
     /// Entries pointing into each segment.
-    segment_entries: BTreeMap<u64, u64>,
+    /// A hash map: it is touched on every insert (recovery inserts millions) and never
+    /// iterated where order matters.
+    segment_entries: HashMap<u64, u64>,
 }
 
 impl Index {
@@ -122,7 +124,7 @@ impl Index {
         self.segment_entries.is_empty()
     }
 
-    fn release(segment_entries: &mut BTreeMap<u64, u64>, segment: u64) {
+    fn release(segment_entries: &mut HashMap<u64, u64>, segment: u64) {
         let count = segment_entries.get_mut(&segment).expect("an entry points into the segment");
         assert!(*count > 0);
         *count -= 1;
@@ -143,7 +145,9 @@ impl Index {
                 *counted.entry(location.position.segment).or_insert(0) += 1;
             }
         }
-        assert_eq!(counted, self.segment_entries);
+        let expected: BTreeMap<u64, u64> =
+            self.segment_entries.iter().map(|(s, n)| (*s, *n)).collect();
+        assert_eq!(counted, expected);
     }
 }
 

@@ -127,6 +127,8 @@ pub struct Opener {
     read_bytes_in_flight: usize,
     assembling: BTreeMap<u64, Assembly>,
     recovery: Option<Recovery>,
+    /// Segment buffers recovery gave back, reused for the next segments.
+    free_buffers: Vec<Vec<u8>>,
     failed: Option<OpenError>,
     /// Requests that must complete, one after the other (a sync only after its write), before
     /// the log is handed out; and the one in flight.
@@ -162,6 +164,7 @@ impl Opener {
             read_bytes_in_flight: 0,
             assembling: BTreeMap::new(),
             recovery: Some(Recovery::new()),
+            free_buffers: Vec::new(),
             failed: None,
             steps: VecDeque::new(),
             step_in_flight: None,
@@ -218,7 +221,10 @@ impl Opener {
                 return;
             }
             if starting {
-                let bytes = vec![0; usize::try_from(size).expect("a segment fits memory")];
+                let size = usize::try_from(size).expect("a segment fits memory");
+                // Every byte is overwritten by the reads, so a reused buffer needs no zeroing.
+                let mut bytes = self.free_buffers.pop().unwrap_or_default();
+                bytes.resize(size, 0);
                 self.assembling.insert(number, Assembly { bytes, reads_missing: 0 });
             }
             if self.next_read_offset >= size {
@@ -256,8 +262,9 @@ impl Opener {
                 continue;
             }
             let recovery = self.recovery.as_mut().expect("recovery runs until decided");
-            if let Err(error) = recovery.push_segment(number, assembly.bytes) {
-                self.failed = Some(OpenError::Unreadable(error));
+            match recovery.push_segment(number, assembly.bytes) {
+                Ok(freed) => self.free_buffers.extend(freed),
+                Err(error) => self.failed = Some(OpenError::Unreadable(error)),
             }
         }
     }

@@ -161,14 +161,23 @@ impl Recovery {
     ///
     /// # Panics
     /// If segments are pushed out of order.
-    pub fn push_segment(&mut self, number: u64, bytes: Vec<u8>) -> Result<(), RecoveryError> {
+    /// Returns a buffer recovery no longer needs (the previously held segment's, or this one's
+    /// if it holds no data), for the caller to read the next segment into: reusing buffers
+    /// keeps opening from faulting in fresh pages for every segment.
+    pub fn push_segment(
+        &mut self,
+        number: u64,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, RecoveryError> {
         assert!(number > self.last_pushed, "segments are pushed in ascending order");
         self.last_pushed = number;
         self.recovered.bytes_scanned += bytes.len() as u64;
         if find_next_valid_record(&bytes, 0, number).is_some() {
             // The held segment is not the last one with data: judge it as an earlier one.
+            let mut freed = None;
             if let Some((held, held_bytes)) = self.held.take() {
                 scan_segment(held, &held_bytes, false, &mut self.recovered)?;
+                freed = Some(held_bytes);
             }
             for empty in self.empty.drain(..) {
                 if let Some(damage) = empty.as_middle {
@@ -176,6 +185,7 @@ impl Recovery {
                 }
             }
             self.held = Some((number, bytes));
+            Ok(freed)
         } else {
             let mut scratch = Recovered::default();
             scan_segment(number, &bytes, false, &mut scratch)?;
@@ -187,8 +197,8 @@ impl Recovery {
                 as_middle: scratch.corruption.pop(),
                 as_spare: spare.wipes.pop(),
             });
+            Ok(Some(bytes))
         }
-        Ok(())
     }
 
     /// Ends recovery: the held segment is the last with data.
