@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 
 use super::disk::DISK_SECTOR_SIZE_BYTES;
 use super::format::{
-    HeaderError, RECORD_ALIGNMENT_BYTES, RecordError, RecordHeader, RecordKind, decode_header,
-    decode_record, find_next_valid_record,
+    HeaderError, RECORD_ALIGNMENT_BYTES, RecordError, RecordHeader, RecordKind, check_placement,
+    decode_header, decode_record, find_next_valid_record,
 };
 use super::index::{Index, Location, Position};
 use crate::types::{GroupId, Slot};
@@ -242,6 +242,8 @@ fn scan_segment(
 ) -> Result<u64, RecoveryError> {
     let mut position = 0_usize;
     let mut end_of_batches = 0_usize;
+    // The end of the last record applied outside a whole batch (at a corruption).
+    let mut applied_end = 0_usize;
     let mut batch: Vec<(u64, RecordHeader, usize)> = Vec::new();
     let mut groups_seen = BTreeSet::new();
     while position < bytes.len() {
@@ -265,17 +267,30 @@ fn scan_segment(
                 if !reason.is_truncatable_at_tail() {
                     return Err(RecoveryError { segment, offset, reason });
                 }
+                // Where the search for what follows starts: past the damaged record when its
+                // header still checks and is placed here (only its payload is bad), so bytes a
+                // client put in that payload are never read as records; else the next
+                // alignment unit (the framing contract, docs/design/log-format.md).
+                let search_from = match decode_header(&bytes[position..]) {
+                    Ok(header) if check_placement(&header, segment, offset).is_ok() => {
+                        position + header.record_size_bytes()
+                    }
+                    _ => position + RECORD_ALIGNMENT_BYTES,
+                };
                 // In the last segment with data only a later batch proves the damaged bytes
                 // were durable; in an earlier one, the writer's move to the next segment does.
-                let was_durable =
-                    !is_last || next_record_of_a_later_batch(bytes, position, segment).is_some();
-                let next_valid =
-                    find_next_valid_record(bytes, position + RECORD_ALIGNMENT_BYTES, segment);
+                let was_durable = !is_last
+                    || next_record_of_a_later_batch(bytes, position, search_from, segment)
+                        .is_some();
+                let next_valid = find_next_valid_record(bytes, search_from, segment);
                 if was_durable && let Some(next) = next_valid {
                     // Corruption. Every record that is still valid is kept: the scan resumes at
-                    // the next one, which may be a later record of this same batch.
+                    // the next one, which may be a later record of this same batch. Writing
+                    // must never resume before a record the index holds.
                     for (offset, header, size) in batch.drain(..) {
                         apply(segment, offset, &header, size, recovered);
+                        let start = usize::try_from(offset).expect("offsets fit usize");
+                        applied_end = applied_end.max(start + size);
                     }
                     report_corruption(Damage { segment, offset, reason }, &groups_seen, recovered);
                     position = next;
@@ -310,7 +325,19 @@ fn scan_segment(
             report_corruption(damage, &groups_seen, recovered);
         }
     }
-    Ok(end_of_batches as u64)
+    let resume = end_of_batches.max(applied_end.next_multiple_of(DISK_SECTOR_SIZE_BYTES));
+    if is_last
+        && recovered
+            .torn_tail
+            .as_ref()
+            .is_some_and(|torn| torn.segment == segment && torn.offset < resume as u64)
+        && let Some(torn) = recovered.torn_tail.take()
+    {
+        // Damage inside the sector of records kept at a corruption: batches never share a
+        // sector, so no torn write explains it. It is corruption too.
+        report_corruption(torn, &groups_seen, recovered);
+    }
+    Ok(resume as u64)
 }
 
 /// Asks for the nonzero bytes of `segment` from `from` on to be zeroed.
@@ -353,10 +380,19 @@ fn report_corruption(damage: Damage, groups_seen: &BTreeSet<GroupId>, recovered:
 /// The position of the next valid record after `position` that belongs to a batch started
 /// after `position` (proof that the bytes at `position` were durable), skipping valid
 /// records of the damaged batch itself.
-fn next_record_of_a_later_batch(bytes: &[u8], position: usize, segment: u64) -> Option<usize> {
-    let mut search = position + RECORD_ALIGNMENT_BYTES;
+fn next_record_of_a_later_batch(
+    bytes: &[u8],
+    position: usize,
+    search_from: usize,
+    segment: u64,
+) -> Option<usize> {
+    let mut search = search_from;
     while let Some(next) = find_next_valid_record(bytes, search, segment) {
-        let header = decode_header(&bytes[next..]).ok()?;
+        let Ok(header) = decode_header(&bytes[next..]) else {
+            // An authentic header this build cannot read: writing went on past the damage, and
+            // the scan will stop at it with a fatal error rather than wipe it.
+            return Some(next);
+        };
         if header.batch_offset > position as u64 {
             return Some(next);
         }

@@ -328,7 +328,7 @@ mod record_tests {
     /// not 16-aligned, or whose record would end past `LOG_SEGMENT_SIZE_BYTES_MAX`, which
     /// `RecordHeader::encode_into` refuses to write. Harmless to recovery (it reads only at
     /// 16-aligned positions of segments under 4 GiB), but the decoder accepts what no writer
-    /// produces. Remove the `#[ignore]` once fixed.
+    /// produces.
     #[test]
     #[ignore = "known gap in format.rs: decode_header accepts unplaceable headers"]
     fn decoder_rejects_headers_the_encoder_refuses() {
@@ -351,41 +351,33 @@ mod recovery_tests {
         explore(Target::Recovery);
     }
 
-    /// Known bug in `recovery.rs`: `next_record_of_a_later_batch` returns `None` at an
-    /// authentic header it cannot decode (`decode_header(..).ok()?`), so damage before a
-    /// newer-format header is cut as a torn tail and the header is wiped, instead of stopping
-    /// recovery. Remove the `#[ignore]` once fixed.
+    /// Regression found by this fuzzer (fixed in `recovery.rs`): damage before an authentic
+    /// header this build cannot read was cut as a torn tail and the header wiped, instead of
+    /// stopping recovery.
     #[test]
-    #[ignore = "known bug in recovery.rs: an unreadable header after damage is truncated"]
     fn an_unreadable_header_after_damage_stops_recovery() {
         assert_passes(Target::Recovery, &encoded(&seeds::unreadable_header_after_damage()));
     }
 
-    /// Known bug in `recovery.rs`: after a damaged record whose header decodes, the search for
-    /// a following record starts at `position + 16`, not past the record as the framing
-    /// contract says, so a record a client forged inside the damaged payload is indexed.
-    /// Remove the `#[ignore]` once fixed.
+    /// Regression found by this fuzzer (fixed in `recovery.rs`): after a damaged record whose
+    /// header checks, the search went on at the next 16 bytes instead of past the record, so a
+    /// record a client forged inside the damaged payload was indexed.
     #[test]
-    #[ignore = "known bug in recovery.rs: a record forged in a damaged payload is indexed"]
     fn a_record_forged_in_a_damaged_payload_is_not_read() {
         assert_passes(Target::Recovery, &encoded(&seeds::forged_record_in_a_damaged_payload()));
     }
 
-    /// Known bug in `recovery.rs`: `scan_segment` moves `end_of_batches` only at a batch end,
-    /// but applies a batch's records at a corruption too; a torn tail after that resumes (and
-    /// wipes) from before records the index holds, so new batches overwrite them. Remove the
-    /// `#[ignore]` once fixed.
+    /// Regression found by this fuzzer (fixed in `recovery.rs`): records applied at a
+    /// corruption did not move the resume point, so a torn tail after them resumed (and wiped)
+    /// before records the index holds.
     #[test]
-    #[ignore = "known bug in recovery.rs: resume point before records applied at corruption"]
     fn a_torn_tail_after_corruption_resumes_past_the_recovered_records() {
         assert_passes(Target::Recovery, &encoded(&seeds::torn_batch_after_corruption()));
     }
 
-    /// Known bug in `recovery.rs`: when no segment holds a valid record, every segment is
-    /// scanned as an earlier one, so garbage a torn first batch left is reported as corruption
-    /// (and only the first segment is wiped). Remove the `#[ignore]` once fixed.
+    /// Regression found by this fuzzer (fixed by the streaming `Recovery`): with no valid
+    /// record anywhere, garbage a torn first batch left was reported as corruption.
     #[test]
-    #[ignore = "known bug in recovery.rs: a torn first batch with garbage is corruption"]
     fn a_torn_first_batch_with_garbage_is_a_power_loss() {
         assert_passes(Target::Recovery, &encoded(&seeds::torn_first_batch_with_garbage()));
     }
