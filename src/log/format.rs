@@ -463,6 +463,13 @@ pub enum HeaderError {
         /// The length claimed.
         payload_length: u32,
     },
+    /// An authentic header placing its record where no writer puts one: an offset off the
+    /// 16-byte grid, or an end past [`LOG_SEGMENT_SIZE_BYTES_MAX`].
+    #[error("record offset {offset} is unaligned or its record ends past the largest segment")]
+    BadOffset {
+        /// The offset the header names.
+        offset: u64,
+    },
 }
 
 impl HeaderError {
@@ -485,7 +492,8 @@ impl HeaderError {
             | HeaderError::UnknownKind { .. }
             | HeaderError::NonzeroFlags { .. }
             | HeaderError::BadBatchOffset { .. }
-            | HeaderError::PayloadTooLong { .. } => false,
+            | HeaderError::PayloadTooLong { .. }
+            | HeaderError::BadOffset { .. } => false,
         }
     }
 }
@@ -619,6 +627,10 @@ pub fn decode_header(bytes: &[u8]) -> Result<RecordHeader, HeaderError> {
     let payload_length = u32::from_le_bytes(take(header, field_offset::PAYLOAD_LENGTH));
     if payload_length as usize > LOG_RECORD_PAYLOAD_BYTES_MAX {
         return Err(HeaderError::PayloadTooLong { payload_length });
+    }
+    let end = offset + record_size_bytes(payload_length as usize) as u64;
+    if !offset.is_multiple_of(RECORD_ALIGNMENT_BYTES as u64) || end > LOG_SEGMENT_SIZE_BYTES_MAX {
+        return Err(HeaderError::BadOffset { offset });
     }
     Ok(RecordHeader {
         kind,

@@ -296,6 +296,12 @@ fn scan_segment(
                     position = next;
                     continue;
                 }
+                // What follows is cut as a torn tail and wiped: never an authentic header this
+                // build cannot read (newer software wrote it), which stops recovery instead.
+                if let Some((at, error)) = first_unreadable_header(bytes, search_from, segment) {
+                    let reason = RecordError::Header(error);
+                    return Err(RecoveryError { segment, offset: at as u64, reason });
+                }
                 let is_clean_end = batch.is_empty()
                     && matches!(reason, RecordError::Header(HeaderError::Zeroed))
                     && !has_valid_record_after(bytes, position, segment);
@@ -395,6 +401,22 @@ fn next_record_of_a_later_batch(
         };
         if header.batch_offset > position as u64 {
             return Some(next);
+        }
+        search = next + RECORD_ALIGNMENT_BYTES;
+    }
+    None
+}
+
+/// The first authentic header at or after `start` that this build cannot read, if any.
+fn first_unreadable_header(
+    bytes: &[u8],
+    start: usize,
+    segment: u64,
+) -> Option<(usize, HeaderError)> {
+    let mut search = start;
+    while let Some(next) = find_next_valid_record(bytes, search, segment) {
+        if let Err(error) = decode_header(&bytes[next..]) {
+            return Some((next, error));
         }
         search = next + RECORD_ALIGNMENT_BYTES;
     }

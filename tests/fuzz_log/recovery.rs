@@ -840,12 +840,23 @@ fn check_unreadable_kept(images: &[(u64, Vec<u8>)], recovered: &Recovered) -> Ch
         let bytes = image(images, wipe.segment).unwrap_or_default();
         let start = usize::try_from(wipe.offset).expect("offsets fit usize");
         let end = (start + wipe.length).min(bytes.len());
-        for position in (start..end).step_by(RECORD_ALIGNMENT_BYTES) {
+        // Bytes inside the extent of a record whose header decodes and is placed are payload,
+        // not headers (the framing contract: the search for a record resumes past it), so an
+        // unreadable "header" there is a forgery and may be cut with the torn tail.
+        let mut position = start;
+        while position < end {
             ensure(
                 !is_unreadable_header_at(bytes, position),
                 Property::UnreadableHeadersAreNeverTruncated,
                 || format!("{wipe:?} wipes the authentic header at {position}"),
             )?;
+            let placed = bytes.get(position..).and_then(|window| decode_header(window).ok());
+            let skip = placed
+                .filter(|header| {
+                    header.segment == wipe.segment && header.offset == to_u64(position)
+                })
+                .map_or(RECORD_ALIGNMENT_BYTES, |header| header.record_size_bytes());
+            position += skip;
         }
     }
     Ok(())

@@ -17,6 +17,7 @@ pub enum Class {
     NonzeroFlags,
     BadBatchOffset,
     PayloadTooLong,
+    BadOffset,
     Misplaced,
     PayloadChecksum,
     /// Never produced by the rules for a whole record: a decoder returning it is wrong.
@@ -34,6 +35,7 @@ impl Class {
                 | Class::NonzeroFlags
                 | Class::BadBatchOffset
                 | Class::PayloadTooLong
+                | Class::BadOffset
         )
     }
 
@@ -48,6 +50,7 @@ impl Class {
             HeaderError::NonzeroFlags { .. } => Class::NonzeroFlags,
             HeaderError::BadBatchOffset { .. } => Class::BadBatchOffset,
             HeaderError::PayloadTooLong { .. } => Class::PayloadTooLong,
+            HeaderError::BadOffset { .. } => Class::BadOffset,
         }
     }
 
@@ -123,6 +126,11 @@ pub fn reference_header(bytes: &[u8]) -> Result<RawHeader, Class> {
     let payload_length = widen(le_u32(header, 12));
     if payload_length > LOG_RECORD_PAYLOAD_BYTES_MAX {
         return Err(Class::PayloadTooLong);
+    }
+    // The writer places records on 16-byte boundaries of segments of at most 4 GiB.
+    let end = u64::from(offset) + to_u64(64 + payload_length.next_multiple_of(16));
+    if !widen(offset).is_multiple_of(RECORD_ALIGNMENT_BYTES) || end > LOG_SEGMENT_SIZE_BYTES_MAX {
+        return Err(Class::BadOffset);
     }
     Ok(RawHeader {
         segment: le_u64(header, 40),
