@@ -577,9 +577,12 @@ impl Replica {
             return;
         }
         self.follow(from, ballot, effects);
+        self.learn_frontier(from, ballot, frontier.max(truncation), effects);
+        // Apply first, so the ack reports what the frontier just committed (transfer waits on
+        // it).
+        self.apply(effects);
         let applied = self.applied;
         send(effects, from, Message::HeartbeatAck { ballot, round, applied });
-        self.learn_frontier(from, ballot, frontier.max(truncation), effects);
     }
 
     /// Hears from the master of `ballot` on `from`: it is alive (stickiness, election timer).

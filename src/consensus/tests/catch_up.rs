@@ -46,16 +46,16 @@ fn a_lagging_replica_catches_up_in_rounds_until_the_frontier() {
     };
     lagging.on_message(n(1), heartbeat, &mut effects);
     for _ in 0..3 {
-        for (to, message) in sends(&effects) {
-            let mut replies = Vec::new();
-            if to == n(1) {
-                server.on_message(n(3), message, &mut replies);
-            }
-            effects.clear();
-            for (_, reply) in sends(&replies) {
-                lagging.on_message(n(1), reply, &mut effects);
-                lagging.check_invariants();
-            }
+        let outgoing = sends(&effects);
+        effects.clear();
+        let mut replies = Vec::new();
+        for (to, message) in outgoing {
+            assert_eq!(to, n(1));
+            server.on_message(n(3), message, &mut replies);
+        }
+        for (_, reply) in sends(&replies) {
+            lagging.on_message(n(1), reply, &mut effects);
+            lagging.check_invariants();
         }
     }
     assert_eq!(lagging.frontier(), Slot(total));

@@ -30,7 +30,7 @@ fn the_frontier_marks_chosen_only_slots_accepted_under_the_masters_ballot() {
     let mut effects = Vec::new();
     let heartbeat = Message::Heartbeat { ballot, frontier: Slot(3), truncation: Slot(0), round: 4 };
     replica.on_message(n(1), heartbeat, &mut effects);
-    let ack = Message::HeartbeatAck { ballot, round: 4, applied: Slot(0) };
+    let ack = Message::HeartbeatAck { ballot, round: 4, applied: Slot(2) };
     let request = Message::CatchUpRequest { from: Slot(2) };
     let marks = Effect::Persist {
         id: PersistId(3),
@@ -41,10 +41,10 @@ fn the_frontier_marks_chosen_only_slots_accepted_under_the_masters_ballot() {
     assert_eq!(
         effects,
         [
-            Effect::Send { to: n(1), message: ack },
             Effect::Send { to: n(1), message: request },
             Effect::Apply { slot: Slot(0), value: zero },
             Effect::Apply { slot: Slot(1), value: one },
+            Effect::Send { to: n(1), message: ack },
             marks,
         ]
     );
