@@ -16,7 +16,7 @@ use super::replica::{
 use super::value::{Membership, Value, ValueKind};
 use crate::constants::{
     ELECTION_TIMEOUT_TICKS_MIN, HEARTBEAT_INTERVAL_TICKS, LEASE_ROUNDS_MAX, LEASE_TICKS,
-    PIPELINE_WINDOW_SLOTS, READS_PENDING_MAX, TRANSFER_TICKS_MAX,
+    PERSISTS_IN_FLIGHT_MAX, PIPELINE_WINDOW_SLOTS, READS_PENDING_MAX, TRANSFER_TICKS_MAX,
 };
 use crate::types::{Ballot, NodeId, Slot};
 
@@ -182,6 +182,7 @@ impl Replica {
         let (ballot, from) = (candidate.ballot, candidate.from);
         let end = merged.keys().next_back().map_or(from, |last| Slot(last.0 + 1)).max(from);
         self.role = RoleState::Master(Box::new(Master::new(ballot, from, self.now)));
+        self.send_heartbeats(effects); // Stickiness at once; round 1 of the lease.
         for slot in (from.0..end.0).map(Slot) {
             match merged.remove(&slot) {
                 Some(entry) if entry.chosen => {
@@ -196,7 +197,6 @@ impl Replica {
             }
         }
         self.master_mut().next_slot = end;
-        self.send_heartbeats(effects);
     }
 
     // ----- Phase 2. -----
@@ -259,7 +259,10 @@ impl Replica {
         if master.transfer.is_some() {
             return Err(ProposeError::Transferring);
         }
-        if master.next_slot.0 >= self.frontier.0 + PIPELINE_WINDOW_SLOTS {
+        // The window bounds unchosen slots; a slow own disk bounds persists too (slots chosen
+        // by peers' acceptances may still wait for the master's own write).
+        let window_full = master.next_slot.0 >= self.frontier.0 + PIPELINE_WINDOW_SLOTS;
+        if window_full || self.persists.len() + 2 > PERSISTS_IN_FLIGHT_MAX {
             return Err(ProposeError::WindowFull);
         }
         Ok(())
@@ -352,6 +355,24 @@ impl Replica {
             send(effects, to, Message::Heartbeat { ballot, frontier, truncation, round });
         }
         self.check_round(round);
+        self.resend_accepts(effects);
+    }
+
+    /// Re-sends each in-flight slot's Accept to the members that have not acknowledged it: a
+    /// lost Accept or Accepted must not stall the window forever.
+    fn resend_accepts(&mut self, effects: &mut Vec<Effect>) {
+        let RoleState::Master(master) = &self.role else { return };
+        let (ballot, frontier, node) = (master.ballot, self.frontier, self.options.node);
+        for (slot, acks) in &master.in_flight {
+            let value = &self.log[slot].value;
+            for to in self.configuration(*slot).members() {
+                if to != node && !acks.contains(&to) {
+                    let message =
+                        Message::Accept { ballot, slot: *slot, value: value.clone(), frontier };
+                    send(effects, to, message);
+                }
+            }
+        }
     }
 
     pub(super) fn on_heartbeat_ack(
@@ -542,7 +563,11 @@ impl Replica {
         if master.change_slot.is_some_and(|slot| slot.0 + PIPELINE_WINDOW_SLOTS <= frontier.0) {
             master.change_slot = None;
         }
-        if master.claim == Claim::Pending && master.next_slot.0 < frontier.0 + PIPELINE_WINDOW_SLOTS
+        let room = self.persists.len() + 2 <= PERSISTS_IN_FLIGHT_MAX;
+        let master = self.master_mut();
+        if master.claim == Claim::Pending
+            && master.next_slot.0 < frontier.0 + PIPELINE_WINDOW_SLOTS
+            && room
         {
             let slot = master.next_slot;
             master.claim = Claim::Proposed(slot);

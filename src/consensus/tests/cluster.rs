@@ -1,7 +1,9 @@
 //! Three replicas on a perfect network: values get chosen, every replica applies the same
-//! sequence, and the group survives the master's crash and re-election.
+//! sequence, and the group survives the master's crash and re-election; then 16 seeds of
+//! message loss, crashes and restarts keep every replica's applied values in agreement.
 
 use super::*;
+use crate::consensus::jitter::Jitter;
 use crate::constants::ELECTION_TIMEOUT_TICKS_MAX;
 
 fn propose(cluster: &mut Cluster, master: u64, text: &str) -> Slot {
@@ -48,5 +50,63 @@ fn the_group_survives_a_master_crash_and_re_election() {
     for id in [1, 2, 3] {
         assert_eq!(cluster.batches(id), ["before", "after"], "replica {id}");
         assert_eq!(cluster.applied[&n(id)], cluster.applied[&n(second)]);
+    }
+}
+
+/// Every replica applied the same value in every slot it applied (agreement), each value
+/// at most once, and every replica's known chosen values agree.
+fn assert_agreement(cluster: &Cluster, seed: u64) {
+    let mut chosen: BTreeMap<Slot, Value> = BTreeMap::new();
+    for (node, log) in &cluster.applied {
+        for (slot, value) in log {
+            let first = chosen.entry(*slot).or_insert_with(|| value.clone());
+            assert_eq!(first, value, "seed {seed}: {node} applied another value in {slot}");
+        }
+    }
+    let batches: Vec<&Value> =
+        chosen.values().filter(|value| matches!(value.kind, ValueKind::Batch(_))).collect();
+    let unique: BTreeSet<String> = batches.iter().map(|value| format!("{value:?}")).collect();
+    assert_eq!(unique.len(), batches.len(), "seed {seed}: a batch chosen twice");
+}
+
+#[test]
+fn replicas_agree_under_message_loss_crashes_and_restarts() {
+    for seed in 0..16 {
+        let mut cluster = Cluster::new(&[1, 2, 3]);
+        cluster.lossy(seed, 50);
+        let mut faults = Jitter::new(seed ^ 0x5eed);
+        let mut proposed = 0_u64;
+        for tick in 0..3000 {
+            cluster.run(1);
+            if let Some(master) = cluster.master() {
+                let text = format!("s{seed}-{proposed}");
+                let result =
+                    cluster.with(master, |replica, effects| replica.propose(bytes(&text), effects));
+                proposed += u64::from(result.is_ok());
+            }
+            let roll = faults.between(0, 1000);
+            if roll < 3 && cluster.down.is_empty() {
+                cluster.crash(faults.between(1, 4));
+            } else if roll < 10
+                && let Some(down) = cluster.down.iter().next().copied()
+            {
+                cluster.restart(down.get());
+            }
+            if tick % 200 == 0 {
+                assert_agreement(&cluster, seed);
+            }
+        }
+        for down in cluster.down.clone() {
+            cluster.restart(down.get());
+        }
+        cluster.loss_per_mille = 0;
+        cluster.run(4 * ELECTION_TIMEOUT_TICKS_MAX);
+        assert_agreement(&cluster, seed);
+        let master = cluster.master().expect("a master after healing");
+        let applied = cluster.applied[&n(master)].len();
+        for id in [1, 2, 3] {
+            assert_eq!(cluster.applied[&n(id)].len(), applied, "seed {seed}: {id} caught up");
+        }
+        assert!(cluster.batches(master).len() > 100, "seed {seed}: progress");
     }
 }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use super::durable::{DurableState, PersistId, Record, SnapshotMeta};
+use super::jitter::Jitter;
 use super::message::{Accepted, Message, Promise};
 use super::replica::{Effect, Options, ReadId, Replica, Role};
 use super::value::{Membership, Value, ValueKind};
@@ -194,9 +195,18 @@ pub(super) struct Cluster {
     persists: VecDeque<PendingPersist>,
     /// Messages between these pairs (either direction) are dropped.
     pub(super) cut: BTreeSet<(NodeId, NodeId)>,
+    /// Messages dropped at random, in parts per thousand, drawn from `loss`.
+    pub(super) loss_per_mille: u64,
+    loss: Jitter,
 }
 
 impl Cluster {
+    /// Drops `per_mille` of the messages, chosen from `seed`.
+    pub(super) fn lossy(&mut self, seed: u64, per_mille: u64) {
+        self.loss = Jitter::new(seed);
+        self.loss_per_mille = per_mille;
+    }
+
     pub(super) fn new(ids: &[u64]) -> Cluster {
         let membership = voters(1, ids);
         let replicas =
@@ -211,6 +221,8 @@ impl Cluster {
             network: VecDeque::new(),
             persists: VecDeque::new(),
             cut: BTreeSet::new(),
+            loss_per_mille: 0,
+            loss: Jitter::new(0),
         }
     }
 
@@ -267,6 +279,9 @@ impl Cluster {
                 self.with(persist.node.get(), |replica, effects| replica.on_persisted(id, effects));
             } else if let Some((from, to, message)) = self.network.pop_front() {
                 if self.down.contains(&to) || self.is_cut(from, to) {
+                    continue;
+                }
+                if self.loss_per_mille > 0 && self.loss.between(0, 1000) < self.loss_per_mille {
                     continue;
                 }
                 self.with(to.get(), |replica, effects| replica.on_message(from, message, effects));

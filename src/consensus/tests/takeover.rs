@@ -65,14 +65,14 @@ fn a_new_master_re_proposes_the_highest_ballot_values_and_fills_holes_with_noops
     assert_eq!(replica.role(), Role::Master);
     let stamp = replica.now() * crate::constants::TICK_MILLIS;
     let mut expected = Vec::new();
-    expected.extend(proposal(2, ballot, 0, &ours)); // b3.3 beats b2.2
-    expected.extend(proposal(3, ballot, 1, &noop(stamp))); // nobody reported slot 1
-    expected.extend(proposal(4, ballot, 2, &later));
     for node in [2, 3] {
         let heartbeat =
             Message::Heartbeat { ballot, frontier: Slot(0), truncation: Slot(0), round: 1 };
         expected.push(Effect::Send { to: n(node), message: heartbeat });
     }
+    expected.extend(proposal(2, ballot, 0, &ours)); // b3.3 beats b2.2
+    expected.extend(proposal(3, ballot, 1, &noop(stamp))); // nobody reported slot 1
+    expected.extend(proposal(4, ballot, 2, &later));
     let claim = Value { stamp_millis: stamp, kind: ValueKind::MasterClaim { node: n(1), ballot } };
     expected.extend(proposal(5, ballot, 3, &claim));
     assert_eq!(effects, expected);
