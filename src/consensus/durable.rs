@@ -35,6 +35,13 @@ pub struct Record {
 }
 
 /// Proof that one persist completed: the promise and the acceptances it made durable.
+///
+/// Nothing outside this module can make one; only [`Persists::complete`] hands it out:
+///
+/// ```compile_fail
+/// use klein::consensus::{PersistId, Persisted};
+/// let forged = Persisted { id: PersistId(1), promised: None, accepted: Vec::new() };
+/// ```
 #[derive(Debug)]
 pub struct Persisted {
     id: PersistId,
