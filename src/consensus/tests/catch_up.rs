@@ -129,3 +129,35 @@ fn an_acceptor_far_ahead_of_the_candidate_answers_behind() {
     let promise = Promise::received(b(5, 1), vec![], Some(frontier));
     assert_eq!(out, [Effect::Send { to: n(1), message: Message::Promise(promise) }]);
 }
+
+#[test]
+fn a_replica_asks_for_a_snapshot_every_interval_and_forgets_the_slots_below_it() {
+    use crate::constants::SNAPSHOT_INTERVAL_SLOTS;
+    let snapshot = SnapshotMeta {
+        slot: Slot(0),
+        configurations: vec![(Slot(0), voters(1, &[1, 2, 3]))],
+        stamp_millis: 0,
+    };
+    let records = (0..SNAPSHOT_INTERVAL_SLOTS)
+        .map(|slot| Record { slot: Slot(slot), ballot: b(1, 1), value: noop(slot), chosen: true })
+        .collect();
+    let mut replica =
+        Replica::restart(options(2), DurableState { promised: b(1, 1), snapshot, records });
+    let mut effects = Vec::new();
+    replica.on_tick(&mut effects);
+    let take = effects.pop().unwrap();
+    let meta = SnapshotMeta {
+        slot: Slot(SNAPSHOT_INTERVAL_SLOTS),
+        configurations: vec![(Slot(0), voters(1, &[1, 2, 3]))],
+        stamp_millis: SNAPSHOT_INTERVAL_SLOTS - 1,
+    };
+    assert_eq!(take, Effect::TakeSnapshot { meta });
+    assert_eq!(applies(&effects).len(), usize::try_from(SNAPSHOT_INTERVAL_SLOTS).unwrap());
+    let mut again = Vec::new();
+    replica.on_tick(&mut again);
+    assert_eq!(again, [], "asked once until it is taken");
+    replica.on_snapshot_taken(Slot(SNAPSHOT_INTERVAL_SLOTS));
+    replica.check_invariants();
+    assert_eq!(replica.truncation(), Slot(SNAPSHOT_INTERVAL_SLOTS));
+    assert!(replica.chosen(Slot(0)).is_none(), "forgotten: it lives in the snapshot");
+}

@@ -111,3 +111,32 @@ fn a_master_refuses_prepare_while_it_is_master() {
     assert_eq!(effects, [Effect::Send { to: n(3), message: reject }]);
     assert_eq!(replica.role(), Role::Master);
 }
+
+#[test]
+fn no_other_master_serves_while_a_partitioned_master_holds_its_lease() {
+    let mut cluster = Cluster::new(&[1, 2, 3]);
+    let old = cluster.run_until_master(4 * crate::constants::ELECTION_TIMEOUT_TICKS_MAX);
+    cluster.run(2 * crate::constants::HEARTBEAT_INTERVAL_TICKS);
+    assert!(cluster.replica(old).has_lease());
+    for other in [1, 2, 3].into_iter().filter(|id| *id != old) {
+        cluster.cut.insert((n(old), n(other)));
+    }
+    let mut lease_ended = false;
+    let mut new_master = None;
+    for _ in 0..4 * crate::constants::ELECTION_TIMEOUT_TICKS_MAX {
+        cluster.run(1);
+        let serving: Vec<u64> =
+            [1, 2, 3].into_iter().filter(|id| cluster.replica(*id).is_serving()).collect();
+        if cluster.replica(old).has_lease() {
+            assert_eq!(serving, [old], "a second master while the old lease holds");
+        } else {
+            lease_ended = true;
+        }
+        if let Some(other) = serving.iter().find(|id| **id != old) {
+            assert!(lease_ended, "elected before the lease ended");
+            new_master = Some(*other);
+        }
+    }
+    assert!(new_master.is_some(), "the majority side elects a master after the lease");
+    assert_ne!(cluster.replica(old).role(), Role::Master, "check-quorum deposed the old one");
+}
