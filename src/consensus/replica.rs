@@ -697,6 +697,12 @@ impl Replica {
             assert_eq!(entry.value, value, "{slot} chosen twice");
             return;
         }
+        if let RoleState::Master(master) = &self.role
+            && master.in_flight.contains_key(&slot)
+        {
+            // A master's proposal must be the value chosen (its phase 1 saw any earlier one).
+            assert_eq!(self.log[&slot].value, value, "{slot}: the master proposed another value");
+        }
         let kept = self.log.get(&slot).map(|entry| entry.ballot);
         let ballot = kept.or(ballot).unwrap_or(Ballot::ZERO);
         self.stamp_millis = self.stamp_millis.max(value.stamp_millis);
@@ -714,6 +720,10 @@ impl Replica {
         }
         entry.chosen = true;
         self.lazy_chosen.push(slot);
+        if let RoleState::Master(master) = &mut self.role {
+            // Chosen by any path (own quorum, a late catch-up): no longer in flight.
+            master.in_flight.remove(&slot);
+        }
         if let ValueKind::MembershipChange(membership) = &entry.value.kind {
             let governs = Slot(slot.0 + PIPELINE_WINDOW_SLOTS);
             self.configurations.insert(governs, membership.clone());

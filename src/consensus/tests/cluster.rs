@@ -1,10 +1,16 @@
 //! Three replicas on a perfect network: values get chosen, every replica applies the same
 //! sequence, and the group survives the master's crash and re-election; then 16 seeds of
-//! message loss, crashes and restarts keep every replica's applied values in agreement.
+//! message loss, crashes, restarts, partitions and leader transfers keep every replica's
+//! applied values in agreement, and the group recovers once the faults stop.
 
 use super::*;
 use crate::consensus::jitter::Jitter;
 use crate::constants::ELECTION_TIMEOUT_TICKS_MAX;
+
+/// Seeds of the randomized test. 1000 (about 15 s) passed at 5% and at 20% message loss;
+/// raise it locally after touching the core (the consensus layer may not read the
+/// environment).
+const SEEDS: u64 = 16;
 
 fn propose(cluster: &mut Cluster, master: u64, text: &str) -> Slot {
     cluster.with(master, |replica, effects| replica.propose(bytes(text), effects)).unwrap()
@@ -70,8 +76,8 @@ fn assert_agreement(cluster: &Cluster, seed: u64) {
 }
 
 #[test]
-fn replicas_agree_under_message_loss_crashes_and_restarts() {
-    for seed in 0..16 {
+fn replicas_agree_under_loss_crashes_partitions_and_transfers() {
+    for seed in 0..SEEDS {
         let mut cluster = Cluster::new(&[1, 2, 3]);
         cluster.lossy(seed, 50);
         let mut faults = Jitter::new(seed ^ 0x5eed);
@@ -91,6 +97,18 @@ fn replicas_agree_under_message_loss_crashes_and_restarts() {
                 && let Some(down) = cluster.down.iter().next().copied()
             {
                 cluster.restart(down.get());
+            } else if roll < 12 && cluster.cut.is_empty() {
+                let isolated = n(faults.between(1, 4));
+                for other in [1, 2, 3].map(n).into_iter().filter(|other| *other != isolated) {
+                    cluster.cut.insert((isolated, other));
+                }
+            } else if roll < 20 {
+                cluster.cut.clear();
+            } else if roll < 22
+                && let Some(master) = cluster.master()
+            {
+                let target = n(faults.between(1, 4));
+                let _ = cluster.with(master, |replica, effects| replica.transfer(target, effects));
             }
             if tick % 200 == 0 {
                 assert_agreement(&cluster, seed);
@@ -100,6 +118,7 @@ fn replicas_agree_under_message_loss_crashes_and_restarts() {
             cluster.restart(down.get());
         }
         cluster.loss_per_mille = 0;
+        cluster.cut.clear();
         cluster.run(4 * ELECTION_TIMEOUT_TICKS_MAX);
         assert_agreement(&cluster, seed);
         let master = cluster.master().expect("a master after healing");
