@@ -208,7 +208,13 @@ impl Cluster {
     }
 
     pub(super) fn new(ids: &[u64]) -> Cluster {
-        let membership = voters(1, ids);
+        Cluster::with_membership(voters(1, ids))
+    }
+
+    /// A cluster of every member (voter or learner) of `membership`.
+    pub(super) fn with_membership(membership: Membership) -> Cluster {
+        let ids: Vec<u64> = membership.members().iter().map(|node| node.get()).collect();
+        let ids = &ids[..];
         let replicas =
             ids.iter().map(|id| (n(*id), Replica::new(options(*id), membership.clone()))).collect();
         Cluster {
