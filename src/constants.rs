@@ -131,3 +131,77 @@ const _: () = assert!(SUPERBLOCK_COPIES_COUNT == 4);
 /// this is room for a million-operation key, or for a long search on a short one; the memo
 /// cache holds at most one entry per step, which bounds its memory.
 pub const LINEARIZABILITY_SEARCH_STEPS_DEFAULT: u64 = 1 << 20;
+
+// Consensus (`src/consensus/`, `docs/design/protocol.md`). Times are in ticks: the runtime calls
+// `Replica::on_tick` every `TICK_MILLIS`, the simulator with drift.
+
+/// Milliseconds between two ticks of a replica.
+pub const TICK_MILLIS: u64 = 10;
+
+/// The pipeline window `W`: most slots a master has proposed and not yet seen chosen, and the
+/// `alpha` of membership changes (a change chosen in slot `s` governs slots `s + W` onwards).
+pub const PIPELINE_WINDOW_SLOTS: u64 = 32;
+
+/// Ticks between two heartbeats (and lease rounds) of a master.
+pub const HEARTBEAT_INTERVAL_TICKS: u64 = 10;
+
+/// Shortest election timeout: ticks a follower waits without hearing from a master before it
+/// campaigns, and how long it refuses `Prepare` after hearing from one (stickiness).
+pub const ELECTION_TIMEOUT_TICKS_MIN: u64 = 100;
+
+/// Longest election timeout; each timeout is drawn from `[MIN, MAX)` with the replica's seed.
+pub const ELECTION_TIMEOUT_TICKS_MAX: u64 = 200;
+
+/// How far two replicas' tick rates may drift apart over one election timeout, in ticks.
+pub const DRIFT_MARGIN_TICKS: u64 = 10;
+
+/// How long a lease lasts after the start of the heartbeat round a quorum acknowledged.
+pub const LEASE_TICKS: u64 = 80;
+
+/// Most lease rounds a master remembers while it waits for their acknowledgements.
+pub const LEASE_ROUNDS_MAX: usize = 16;
+
+/// Most slots one `Promise` reports: it covers `[from, from + PROMISE_ENTRIES_MAX)`, and an
+/// acceptor holding anything beyond answers "behind" instead. Equal to `W`, so the values a new
+/// master must re-propose always fit in its window.
+pub const PROMISE_ENTRIES_MAX: u64 = PIPELINE_WINDOW_SLOTS;
+
+/// Most chosen values in one `CatchUp` message.
+pub const CATCH_UP_ENTRIES_MAX: u64 = 64;
+
+/// Ticks before a catch-up request without an answer is sent again.
+pub const CATCH_UP_RETRY_TICKS: u64 = 20;
+
+/// Most persists one replica has waiting for completion. Acceptor work (`Accept`, `Prepare`
+/// from peers) is dropped beyond `PERSISTS_IN_FLIGHT_MAX - PERSISTS_RESERVED_COUNT`, so a new
+/// or current master always has room for its own window.
+pub const PERSISTS_IN_FLIGHT_MAX: usize = 128;
+
+/// Persist slots kept for a replica's own phase 1 and window (`W` records, a promise, a claim).
+pub const PERSISTS_RESERVED_COUNT: usize = 34;
+
+/// How far beyond its commit frontier an acceptor accepts slots; further `Accept`s are
+/// dropped (the sender has other acceptors; the laggard catches up), which bounds memory.
+pub const ACCEPT_AHEAD_SLOTS_MAX: u64 = 16 * PIPELINE_WINDOW_SLOTS;
+
+/// Most reads a master holds waiting for a lease round or the applied frontier.
+pub const READS_PENDING_MAX: usize = 1024;
+
+/// Applied slots above the truncation point after which a replica asks for a snapshot.
+pub const SNAPSHOT_INTERVAL_SLOTS: u64 = 4096;
+
+/// Ticks a leader transfer may take before the master gives up and serves again.
+pub const TRANSFER_TICKS_MAX: u64 = ELECTION_TIMEOUT_TICKS_MIN;
+
+const _: () = assert!(HEARTBEAT_INTERVAL_TICKS < LEASE_TICKS);
+const _: () = assert!(ELECTION_TIMEOUT_TICKS_MIN < ELECTION_TIMEOUT_TICKS_MAX);
+// The lease argument: a lease ends before any acknowledging acceptor stops refusing Prepare,
+// even if its ticks run faster by the drift margin.
+const _: () = assert!(LEASE_TICKS < ELECTION_TIMEOUT_TICKS_MIN - DRIFT_MARGIN_TICKS);
+const _: () = assert!(LEASE_ROUNDS_MAX as u64 > LEASE_TICKS / HEARTBEAT_INTERVAL_TICKS);
+const _: () = assert!(PROMISE_ENTRIES_MAX == PIPELINE_WINDOW_SLOTS);
+const _: () = assert!(PERSISTS_IN_FLIGHT_MAX > 2 * PERSISTS_RESERVED_COUNT);
+const _: () = assert!(PERSISTS_RESERVED_COUNT as u64 == PIPELINE_WINDOW_SLOTS + 2);
+const _: () = assert!(ACCEPT_AHEAD_SLOTS_MAX >= 2 * PIPELINE_WINDOW_SLOTS);
+const _: () = assert!(CATCH_UP_ENTRIES_MAX >= 1);
+const _: () = assert!(SNAPSHOT_INTERVAL_SLOTS > ACCEPT_AHEAD_SLOTS_MAX);
