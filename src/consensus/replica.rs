@@ -528,13 +528,9 @@ impl Replica {
         frontier: Slot,
         effects: &mut Vec<Effect>,
     ) {
-        self.round_seen = self.round_seen.max(ballot.round);
-        if ballot < self.promised {
-            let promised = self.promised;
-            send(effects, from, Message::Reject { ballot, promised });
+        if !self.admit(from, ballot, effects) {
             return;
         }
-        self.follow(from, ballot, effects);
         let raised = (ballot > self.promised).then_some(ballot);
         self.promised = ballot;
         let ahead = Slot(self.frontier.0 + ACCEPT_AHEAD_SLOTS_MAX);
@@ -554,6 +550,19 @@ impl Replica {
         self.learn_frontier(from, ballot, frontier, effects);
     }
 
+    /// Notes a master's message under `ballot`: one below the promise is rejected (returns
+    /// false); otherwise the sender is followed as the master of `ballot`.
+    fn admit(&mut self, from: NodeId, ballot: Ballot, effects: &mut Vec<Effect>) -> bool {
+        self.round_seen = self.round_seen.max(ballot.round);
+        if ballot < self.promised {
+            let promised = self.promised;
+            send(effects, from, Message::Reject { ballot, promised });
+            return false;
+        }
+        self.follow(from, ballot, effects);
+        true
+    }
+
     fn on_reject(&mut self, ballot: Ballot, promised: Ballot, effects: &mut Vec<Effect>) {
         self.round_seen = self.round_seen.max(promised.round);
         if self.own_ballot() == Some(ballot) && promised > ballot {
@@ -570,13 +579,9 @@ impl Replica {
         round: u64,
         effects: &mut Vec<Effect>,
     ) {
-        self.round_seen = self.round_seen.max(ballot.round);
-        if ballot < self.promised {
-            let promised = self.promised;
-            send(effects, from, Message::Reject { ballot, promised });
+        if !self.admit(from, ballot, effects) {
             return;
         }
-        self.follow(from, ballot, effects);
         self.learn_frontier(from, ballot, frontier.max(truncation), effects);
         // Apply first, so the ack reports what the frontier just committed (transfer waits on
         // it).
