@@ -126,7 +126,7 @@ pub struct Opener {
     next_read_offset: u64,
     read_bytes_in_flight: usize,
     assembling: BTreeMap<u64, Assembly>,
-    recovery: Option<Recovery>,
+    recovery: Option<Recovery<Vec<u8>>>,
     /// Segment buffers recovery gave back, reused for the next segments.
     free_buffers: Vec<Vec<u8>>,
     failed: Option<OpenError>,

@@ -116,7 +116,7 @@ pub fn recover(segments: &mut [(u64, &[u8])]) -> Result<Recovered, RecoveryError
     segments.sort_by_key(|(number, _)| *number);
     let mut recovery = Recovery::new();
     for (number, bytes) in segments.iter() {
-        recovery.push_segment(*number, bytes.to_vec())?;
+        recovery.push_segment(*number, *bytes)?;
     }
     recovery.finish()
 }
@@ -126,7 +126,6 @@ pub fn recover(segments: &mut [(u64, &[u8])]) -> Result<Recovered, RecoveryError
 #[derive(Debug)]
 struct EmptySegment {
     number: u64,
-    bytes_len: u64,
     /// Damage found when read as a segment before the last (nonzero bytes in it).
     as_middle: Option<Damage>,
     /// Leftovers to zero if it is a spare after the last batch.
@@ -135,22 +134,29 @@ struct EmptySegment {
 
 /// Recovery fed one segment at a time, in ascending order, so a log of any size is recovered
 /// in bounded memory: it holds the newest segment that has data (it may be the last, whose
-/// damage is judged differently) and a summary of the empty ones after it.
-#[derive(Debug, Default)]
-pub struct Recovery {
+/// damage is judged differently) and a summary of the empty ones after it. `B` holds a
+/// segment's bytes: owned buffers when reading from disk, borrowed slices for a log in memory.
+#[derive(Debug)]
+pub struct Recovery<B> {
     recovered: Recovered,
     /// The newest segment with a valid record so far, not scanned yet.
-    held: Option<(u64, Vec<u8>)>,
+    held: Option<(u64, B)>,
     /// Segments without a valid record after `held` (or from the start, when none is held).
     empty: Vec<EmptySegment>,
     /// The last segment number pushed.
     last_pushed: u64,
 }
 
-impl Recovery {
+impl<B> Default for Recovery<B> {
+    fn default() -> Recovery<B> {
+        Recovery { recovered: Recovered::default(), held: None, empty: Vec::new(), last_pushed: 0 }
+    }
+}
+
+impl<B: AsRef<[u8]>> Recovery<B> {
     /// Recovery of a log whose segments are about to be pushed.
     #[must_use]
-    pub fn new() -> Recovery {
+    pub fn new() -> Recovery<B> {
         Recovery::default()
     }
 
@@ -164,19 +170,16 @@ impl Recovery {
     /// Returns a buffer recovery no longer needs (the previously held segment's, or this one's
     /// if it holds no data), for the caller to read the next segment into: reusing buffers
     /// keeps opening from faulting in fresh pages for every segment.
-    pub fn push_segment(
-        &mut self,
-        number: u64,
-        bytes: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, RecoveryError> {
+    pub fn push_segment(&mut self, number: u64, bytes: B) -> Result<Option<B>, RecoveryError> {
+        let data = bytes.as_ref();
         assert!(number > self.last_pushed, "segments are pushed in ascending order");
         self.last_pushed = number;
-        self.recovered.bytes_scanned += bytes.len() as u64;
-        if find_next_valid_record(&bytes, 0, number).is_some() {
+        self.recovered.bytes_scanned += data.len() as u64;
+        if find_next_valid_record(data, 0, number).is_some() {
             // The held segment is not the last one with data: judge it as an earlier one.
             let mut freed = None;
             if let Some((held, held_bytes)) = self.held.take() {
-                scan_segment(held, &held_bytes, false, &mut self.recovered)?;
+                scan_segment(held, held_bytes.as_ref(), false, &mut self.recovered)?;
                 freed = Some(held_bytes);
             }
             for empty in self.empty.drain(..) {
@@ -188,12 +191,11 @@ impl Recovery {
             Ok(freed)
         } else {
             let mut scratch = Recovered::default();
-            scan_segment(number, &bytes, false, &mut scratch)?;
+            scan_segment(number, data, false, &mut scratch)?;
             let mut spare = Recovered::default();
-            wipe_dirty(number, &bytes, 0, &mut spare);
+            wipe_dirty(number, data, 0, &mut spare);
             self.empty.push(EmptySegment {
                 number,
-                bytes_len: bytes.len() as u64,
                 as_middle: scratch.corruption.pop(),
                 as_spare: spare.wipes.pop(),
             });
@@ -212,18 +214,18 @@ impl Recovery {
         let recovered = &mut self.recovered;
         recovered.newest_segment = self.last_pushed;
         if let Some((number, bytes)) = self.held.take() {
-            let end = scan_segment(number, &bytes, true, recovered)?;
+            let bytes = bytes.as_ref();
+            let end = scan_segment(number, bytes, true, recovered)?;
             assert!(end.is_multiple_of(DISK_SECTOR_SIZE_BYTES as u64), "batches end on sectors");
             recovered.resume_segment = number;
             recovered.resume_offset = end;
-            wipe_dirty(number, &bytes, end, recovered);
+            wipe_dirty(number, bytes, end, recovered);
         } else if let Some(first) = self.empty.first() {
             // Segments exist but hold no record: continue in the first one from its start.
             recovered.resume_segment = first.number;
             recovered.resume_offset = 0;
         }
         for empty in &self.empty {
-            debug_assert!(empty.as_spare.is_none_or(|wipe| wipe.length as u64 <= empty.bytes_len));
             recovered.wipes.extend(empty.as_spare);
         }
         Ok(self.recovered)

@@ -343,8 +343,10 @@ enum Phase {
     Syncing,
     Renaming,
     SyncingDirectory,
-    /// Aborted: the staging file is being removed.
+    /// Aborted: waiting for chunk writes in flight, then the staging file is removed.
     Removing,
+    /// Aborted: the staging file's removal is in flight.
+    RemoveSubmitted,
 }
 
 /// One snapshot being written.
@@ -570,60 +572,45 @@ impl Snapshots {
         let Some(staging) = self.staging.get_mut(&group) else {
             return;
         };
-        let file = staging.file(group);
         if !staging.created || staging.resize_in_flight {
             return;
         }
+        let file = staging.file(group);
+        let mut submit = Vec::new();
         match staging.phase {
-            Phase::Streaming | Phase::Draining => {}
-            Phase::Removing => {
-                if staging.writes_in_flight == 0 {
-                    // Sentinel: no further advance submits anything for this staging file.
-                    staging.created = false;
-                    self.submit(Op::Remove(group), Request::Remove { file });
+            Phase::Streaming | Phase::Draining => {
+                // Write every queued chunk that fits; grow the file (doubling, bounded per
+                // step) for the first that does not; once all are written, the header.
+                while let Some((offset, frame)) = staging.queued.front()
+                    && offset + frame.len() as u64 <= staging.size_bytes
+                {
+                    let (offset, data) = staging.queued.pop_front().expect("front exists");
+                    staging.writes_in_flight += 1;
+                    submit.push((Op::WriteChunk(group), Request::Write { file, offset, data }));
                 }
-                return;
+                if let Some((offset, frame)) = staging.queued.front() {
+                    let needed = offset + frame.len() as u64;
+                    let doubled = staging.size_bytes.saturating_mul(2);
+                    let grown =
+                        doubled.min(staging.size_bytes + SNAPSHOT_GROWTH_BYTES_MAX).max(needed);
+                    let size_bytes = grown.next_multiple_of(DISK_SECTOR_SIZE_BYTES as u64);
+                    staging.size_bytes = size_bytes;
+                    staging.resize_in_flight = true;
+                    submit.push((Op::Resize(group), Request::Resize { file, size_bytes }));
+                } else if staging.phase == Phase::Draining && staging.writes_in_flight == 0 {
+                    staging.phase = Phase::WritingHeader;
+                    let data = encode_header(&staging.info(group));
+                    submit.push((Op::Step(group), Request::Write { file, offset: 0, data }));
+                }
             }
-            _ => return,
-        }
-        // Grow the file before a chunk that does not fit, by doubling, bounded per step.
-        if let Some((offset, frame)) = staging.queued.front() {
-            let needed = offset + frame.len() as u64;
-            if needed > staging.size_bytes {
-                let doubled = staging.size_bytes.saturating_mul(2);
-                let grown = doubled.min(staging.size_bytes + SNAPSHOT_GROWTH_BYTES_MAX).max(needed);
-                let size_bytes = grown.next_multiple_of(DISK_SECTOR_SIZE_BYTES as u64);
-                staging.size_bytes = size_bytes;
-                staging.resize_in_flight = true;
-                self.submit(Op::Resize(group), Request::Resize { file, size_bytes });
-                return;
+            Phase::Removing if staging.writes_in_flight == 0 => {
+                staging.phase = Phase::RemoveSubmitted;
+                submit.push((Op::Remove(group), Request::Remove { file }));
             }
+            _ => {}
         }
-        let mut writes = Vec::new();
-        while let Some((offset, frame)) = staging.queued.front() {
-            if offset + frame.len() as u64 > staging.size_bytes {
-                break;
-            }
-            let (offset, data) = staging.queued.pop_front().expect("front exists");
-            staging.writes_in_flight += 1;
-            writes.push(Request::Write { file, offset, data });
-        }
-        let header = (staging.phase == Phase::Draining
-            && staging.queued.is_empty()
-            && staging.writes_in_flight == 0
-            && writes.is_empty())
-        .then(|| encode_header(&staging.info(group)));
-        if header.is_some() {
-            staging.phase = Phase::WritingHeader;
-        }
-        for request in writes {
-            self.submit(Op::WriteChunk(group), request);
-        }
-        if let Some(data) = header {
-            self.submit(Op::Step(group), Request::Write { file, offset: 0, data });
-        } else if self.staging.get(&group).is_some_and(|staging| !staging.queued.is_empty()) {
-            // The next queued chunk needs the file grown.
-            self.advance(group);
+        for (op, request) in submit {
+            self.submit(op, request);
         }
     }
 
@@ -686,7 +673,7 @@ impl Snapshots {
         &mut self,
         group: GroupId,
         op: Op,
-        result: &Result<super::disk::Response, DiskError>,
+        result: &Result<Response, DiskError>,
     ) -> Result<Option<SnapshotEvent>, SnapshotError> {
         let staging = self.staging.get_mut(&group).expect("a snapshot in progress");
         let file = staging.file(group);
