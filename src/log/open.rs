@@ -569,21 +569,7 @@ mod tests {
     }
 
     fn settle(log: &mut Log, disk: &mut SimDisk) -> Vec<super::super::log::Durable> {
-        let mut durable = Vec::new();
-        let mut completions = Vec::new();
-        for _ in 0..10_000 {
-            for (op, request) in log.pump() {
-                disk.submit(op, request);
-            }
-            disk.poll(&mut completions);
-            if completions.is_empty() && disk.in_flight_count() == 0 && log.is_idle() {
-                return durable;
-            }
-            for completion in completions.drain(..) {
-                durable.extend(log.on_completion(&completion).expect("no faults").durable);
-            }
-        }
-        panic!("log did not settle");
+        settle_all(log, disk).durable
     }
 
     fn entry(slot: u64) -> Entry<'static> {
