@@ -16,18 +16,26 @@ use super::replica::{
 use super::value::{Membership, Value, ValueKind};
 use crate::constants::{
     ELECTION_TIMEOUT_TICKS_MIN, HEARTBEAT_INTERVAL_TICKS, LEASE_ROUNDS_MAX, LEASE_TICKS,
-    PERSISTS_IN_FLIGHT_MAX, PIPELINE_WINDOW_SLOTS, READS_PENDING_MAX, TRANSFER_TICKS_MAX,
+    PERSISTS_IN_FLIGHT_MAX, PIPELINE_WINDOW_SLOTS, PROMISE_ENTRIES_MAX, READS_PENDING_MAX,
+    TRANSFER_TICKS_MAX,
 };
 use crate::types::{Ballot, NodeId, Slot};
 
-/// A candidate's phase 1.
+/// A phase 1 from `from` on: a candidate's, or a master's for its next window.
 #[derive(Debug)]
 pub(super) struct Candidate {
     pub(super) ballot: Ballot,
     pub(super) from: Slot,
     pub(super) transfer: bool,
     pub(super) asked: BTreeSet<NodeId>,
-    pub(super) promises: BTreeMap<NodeId, Vec<PromiseEntry>>,
+    /// Per acceptor: the entries of the window and whether it holds slots beyond.
+    pub(super) promises: BTreeMap<NodeId, (Vec<PromiseEntry>, bool)>,
+}
+
+impl Candidate {
+    fn new(ballot: Ballot, from: Slot, transfer: bool) -> Candidate {
+        Candidate { ballot, from, transfer, asked: BTreeSet::new(), promises: BTreeMap::new() }
+    }
 }
 
 /// Where the master's claim is: it serves once the claim is applied.
@@ -81,6 +89,11 @@ pub(super) struct Master {
     transfer: Option<Transfer>,
     peer_applied: BTreeMap<NodeId, Slot>,
     change_slot: Option<Slot>,
+    /// Phase 1 covers only the slots below this one: an acceptor reported accepted slots
+    /// beyond the window, so nothing is proposed here or beyond until the next window is
+    /// prepared (`next_window`), which starts once every slot below is chosen.
+    pub(super) horizon: Option<Slot>,
+    pub(super) next_window: Option<Candidate>,
 }
 
 impl Replica {
@@ -97,12 +110,43 @@ impl Replica {
         self.heard_master_tick = None;
         self.reset_election_deadline();
         let from = self.frontier;
-        let candidate =
-            Candidate { ballot, from, transfer, asked: BTreeSet::new(), promises: BTreeMap::new() };
-        self.role = RoleState::Candidate(candidate);
+        self.role = RoleState::Candidate(Candidate::new(ballot, from, transfer));
         let after = AfterPersist::Promise { to: self.options.node, ballot, from };
         self.persist(Some(ballot), vec![], after, effects);
         self.ask_for_promises(effects);
+    }
+
+    /// A master whose phase 1 stopped at its horizon prepares the next window, under the same
+    /// ballot, once every slot below the horizon is chosen.
+    fn start_next_window(&mut self, effects: &mut Vec<Effect>) {
+        let (frontier, node) = (self.frontier, self.options.node);
+        let room = self.persists.len() + 2 <= PERSISTS_IN_FLIGHT_MAX;
+        let master = self.master_mut();
+        if !room || master.next_window.is_some() || master.horizon.is_none_or(|h| frontier < h) {
+            return;
+        }
+        let ballot = master.ballot;
+        master.next_window = Some(Candidate::new(ballot, frontier, false));
+        let after = AfterPersist::Promise { to: node, ballot, from: frontier };
+        self.persist(Some(ballot), vec![], after, effects);
+        self.ask_for_promises(effects);
+    }
+
+    /// The phase 1 in progress, if any.
+    fn phase1(&self) -> Option<&Candidate> {
+        match &self.role {
+            RoleState::Candidate(candidate) => Some(candidate),
+            RoleState::Master(master) => master.next_window.as_ref(),
+            RoleState::Follower => None,
+        }
+    }
+
+    fn phase1_mut(&mut self) -> Option<&mut Candidate> {
+        match &mut self.role {
+            RoleState::Candidate(candidate) => Some(candidate),
+            RoleState::Master(master) => master.next_window.as_mut(),
+            RoleState::Follower => None,
+        }
     }
 
     /// Every configuration a phase-1 quorum must reach: the one governing `from`, every later
@@ -111,11 +155,13 @@ impl Replica {
         let governing = *self.configurations.range(..=candidate.from).next_back().expect("cfg").0;
         let mut configurations: Vec<Membership> =
             self.configurations.range(governing..).map(|(_, m)| m.clone()).collect();
-        for entry in candidate.promises.values().flatten() {
-            if let ValueKind::MembershipChange(membership) = &entry.value.kind
-                && !configurations.contains(membership)
-            {
-                configurations.push(membership.clone());
+        for (entries, _) in candidate.promises.values() {
+            for entry in entries {
+                if let ValueKind::MembershipChange(membership) = &entry.value.kind
+                    && !configurations.contains(membership)
+                {
+                    configurations.push(membership.clone());
+                }
             }
         }
         configurations
@@ -123,19 +169,35 @@ impl Replica {
 
     /// Sends `Prepare` to every voter of the phase-1 configurations not asked yet.
     fn ask_for_promises(&mut self, effects: &mut Vec<Effect>) {
-        let RoleState::Candidate(candidate) = &self.role else { return };
+        let Some(candidate) = self.phase1() else { return };
         let mut voters = BTreeSet::new();
         for membership in self.phase1_configurations(candidate) {
             voters.extend(membership.voters().iter().copied());
         }
         voters.remove(&self.options.node);
-        let RoleState::Candidate(candidate) = &mut self.role else { return };
+        let Some(candidate) = self.phase1_mut() else { return };
         let (ballot, from, transfer) = (candidate.ballot, candidate.from, candidate.transfer);
         for to in voters {
             if candidate.asked.insert(to) {
                 send(effects, to, Message::Prepare { ballot, from, transfer });
             }
         }
+    }
+
+    /// With a heartbeat: a master's next-window phase 1 asks the silent voters again (a lost
+    /// `Prepare` or `Promise` must not stall it), or starts over from a frontier that moved.
+    fn resend_prepares(&mut self, effects: &mut Vec<Effect>) {
+        let frontier = self.frontier;
+        let RoleState::Master(master) = &mut self.role else { return };
+        let Some(window) = &mut master.next_window else { return };
+        if frontier > window.from {
+            master.next_window = None;
+            self.start_next_window(effects);
+            return;
+        }
+        let answered: BTreeSet<NodeId> = window.promises.keys().copied().collect();
+        window.asked.retain(|node| answered.contains(node));
+        self.ask_for_promises(effects);
     }
 
     pub(super) fn on_promise(
@@ -145,44 +207,59 @@ impl Replica {
         effects: &mut Vec<Effect>,
     ) {
         self.round_seen = self.round_seen.max(promise.ballot().round);
-        let RoleState::Candidate(candidate) = &mut self.role else { return };
-        if promise.ballot() != candidate.ballot {
-            return;
+        let (frontier, node) = (self.frontier, self.options.node);
+        let Some(candidate) = self.phase1_mut() else { return };
+        if promise.ballot() != candidate.ballot || promise.from() != candidate.from {
+            return; // Another ballot's, or a window's already done.
         }
         if let Some(their_frontier) = promise.behind() {
-            if their_frontier > self.frontier && from != self.options.node {
+            if their_frontier > frontier && from != node {
                 self.known_frontier = self.known_frontier.max(their_frontier);
                 self.request_catch_up(from, effects);
             }
             return;
         }
-        candidate.promises.insert(from, promise.entries().to_vec());
+        candidate.promises.insert(from, (promise.entries().to_vec(), promise.more()));
         self.ask_for_promises(effects);
-        self.try_become_master(effects);
+        self.try_complete_phase1(effects);
     }
 
     /// With promises from a phase-1 quorum of every configuration: re-propose the
-    /// highest-ballot value of each reported slot, fill holes with no-ops, then claim.
-    fn try_become_master(&mut self, effects: &mut Vec<Effect>) {
-        let RoleState::Candidate(candidate) = &self.role else { return };
+    /// highest-ballot value of each reported slot, fill holes with no-ops; a candidate becomes
+    /// master (its claim follows once no window is left to prepare).
+    fn try_complete_phase1(&mut self, effects: &mut Vec<Effect>) {
+        let Some(candidate) = self.phase1() else { return };
         let acks: BTreeSet<NodeId> = candidate.promises.keys().copied().collect();
         let configurations = self.phase1_configurations(candidate);
         if !configurations.iter().all(|m| m.quorums().is_quorum(Phase::One, &acks)) {
             return;
         }
         let mut merged: BTreeMap<Slot, PromiseEntry> = BTreeMap::new();
-        for entry in candidate.promises.values().flatten() {
-            let replace = merged
-                .get(&entry.slot)
-                .is_none_or(|held| !held.chosen && (entry.chosen || entry.ballot > held.ballot));
-            if replace {
-                merged.insert(entry.slot, entry.clone());
+        let mut more = false;
+        for (entries, beyond) in candidate.promises.values() {
+            more |= *beyond;
+            for entry in entries {
+                let replace = merged.get(&entry.slot).is_none_or(|held| {
+                    !held.chosen && (entry.chosen || entry.ballot > held.ballot)
+                });
+                if replace {
+                    merged.insert(entry.slot, entry.clone());
+                }
             }
         }
         let (ballot, from) = (candidate.ballot, candidate.from);
-        let end = merged.keys().next_back().map_or(from, |last| Slot(last.0 + 1)).max(from);
-        self.role = RoleState::Master(Box::new(Master::new(ballot, from, self.now)));
-        self.send_heartbeats(effects); // Stickiness at once; round 1 of the lease.
+        let end = if more {
+            Slot(from.0 + PROMISE_ENTRIES_MAX)
+        } else {
+            merged.keys().next_back().map_or(from, |last| Slot(last.0 + 1)).max(from)
+        };
+        if let RoleState::Master(master) = &mut self.role {
+            master.next_window = None;
+        } else {
+            self.role = RoleState::Master(Box::new(Master::new(ballot, from, self.now)));
+            self.send_heartbeats(effects); // Stickiness at once; round 1 of the lease.
+        }
+        self.master_mut().horizon = more.then_some(end);
         for slot in (from.0..end.0).map(Slot) {
             match merged.remove(&slot) {
                 Some(entry) if entry.chosen => {
@@ -196,7 +273,8 @@ impl Replica {
                 }
             }
         }
-        self.master_mut().next_slot = end;
+        let master = self.master_mut();
+        master.next_slot = master.next_slot.max(end);
     }
 
     // ----- Phase 2. -----
@@ -356,6 +434,7 @@ impl Replica {
         }
         self.check_round(round);
         self.resend_accepts(effects);
+        self.resend_prepares(effects);
     }
 
     /// Re-sends each in-flight slot's Accept to the members that have not acknowledged it: a
@@ -566,6 +645,7 @@ impl Replica {
         let room = self.persists.len() + 2 <= PERSISTS_IN_FLIGHT_MAX;
         let master = self.master_mut();
         if master.claim == Claim::Pending
+            && master.horizon.is_none()
             && master.next_slot.0 < frontier.0 + PIPELINE_WINDOW_SLOTS
             && room
         {
@@ -576,6 +656,7 @@ impl Replica {
             let value = Value { stamp_millis: self.stamp(), kind };
             self.propose_at(slot, value, effects);
         }
+        self.start_next_window(effects);
         self.serve_reads(effects);
         self.check_transfer(effects);
         if !self.configuration(frontier).is_voter(node) {
@@ -619,6 +700,8 @@ impl Master {
             transfer: None,
             peer_applied: BTreeMap::new(),
             change_slot: None,
+            horizon: None,
+            next_window: None,
         }
     }
 }

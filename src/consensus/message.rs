@@ -28,31 +28,39 @@ pub struct PromiseEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Promise {
     ballot: Ballot,
+    from: Slot,
     entries: Vec<PromiseEntry>,
+    more: bool,
     behind: Option<Slot>,
 }
 
 impl Promise {
-    /// A promise of `ballot` reporting `entries`, or, with `behind`, the acceptor's commit
-    /// frontier when the candidate must catch up first. Needs the proof of its persist.
+    /// A promise of `ballot` answering a `Prepare` from slot `from`, reporting `entries`
+    /// (`more` when the acceptor holds accepted slots beyond the reported window), or, with
+    /// `behind`, the acceptor's commit frontier when the candidate must catch up first. Needs
+    /// the proof of its persist.
     ///
     /// # Panics
     /// If `proof` does not cover a promise of `ballot`: the durability rule.
     #[must_use]
     pub fn new(
         proof: &Persisted,
-        ballot: Ballot,
-        entries: Vec<PromiseEntry>,
+        (ballot, from): (Ballot, Slot),
+        (entries, more): (Vec<PromiseEntry>, bool),
         behind: Option<Slot>,
     ) -> Promise {
         assert!(proof.covers_promise(ballot), "promise of {ballot} before its persist");
-        Promise { ballot, entries, behind }
+        Promise { ballot, from, entries, more, behind }
     }
 
     /// A promise decoded from a peer's bytes. Never called by the core.
     #[must_use]
-    pub fn received(ballot: Ballot, entries: Vec<PromiseEntry>, behind: Option<Slot>) -> Promise {
-        Promise { ballot, entries, behind }
+    pub fn received(
+        (ballot, from): (Ballot, Slot),
+        (entries, more): (Vec<PromiseEntry>, bool),
+        behind: Option<Slot>,
+    ) -> Promise {
+        Promise { ballot, from, entries, more, behind }
     }
 
     /// The ballot promised.
@@ -61,10 +69,24 @@ impl Promise {
         self.ballot
     }
 
+    /// The slot the `Prepare` asked from (a master prepares window after window under one
+    /// ballot, so this tells a late promise from a current one).
+    #[must_use]
+    pub fn from(&self) -> Slot {
+        self.from
+    }
+
     /// The accepted slots reported.
     #[must_use]
     pub fn entries(&self) -> &[PromiseEntry] {
         &self.entries
+    }
+
+    /// Whether the acceptor holds accepted slots beyond the window this promise reports: the
+    /// new master must run phase 1 again for the next window once this one is chosen.
+    #[must_use]
+    pub fn more(&self) -> bool {
+        self.more
     }
 
     /// `Some(acceptor's commit frontier)` when the candidate must catch up first.

@@ -406,7 +406,7 @@ impl Replica {
             AfterPersist::Nothing => {}
             AfterPersist::Promise { to, ballot, from } => {
                 let (entries, behind) = self.promise_report(from);
-                let promise = Promise::new(&proof, ballot, entries, behind);
+                let promise = Promise::new(&proof, (ballot, from), entries, behind);
                 if to == self.options.node {
                     self.on_promise(to, &promise, effects);
                 } else {
@@ -482,7 +482,10 @@ impl Replica {
         effects: &mut Vec<Effect>,
     ) {
         self.round_seen = self.round_seen.max(ballot.round);
-        if ballot <= self.promised || (!transfer && self.is_sticky()) {
+        // The master of the promised ballot asking for the next window of its phase 1: the
+        // vow stands already, only the report is new (and stickiness is its own).
+        let next_window = ballot == self.promised && ballot.node == from.get();
+        if !next_window && (ballot <= self.promised || (!transfer && self.is_sticky())) {
             let promised = self.promised;
             send(effects, from, Message::Reject { ballot, promised });
             return;
@@ -490,25 +493,30 @@ impl Replica {
         if !self.has_acceptor_room() {
             return; // Overloaded: the candidate retries.
         }
-        self.step_down(effects);
-        self.promised = ballot;
-        self.master_seen = None;
-        self.heard_master_tick = None;
-        self.reset_election_deadline();
+        if !next_window {
+            self.step_down(effects);
+            self.promised = ballot;
+            self.master_seen = None;
+            self.heard_master_tick = None;
+            self.reset_election_deadline();
+        }
         let after = AfterPersist::Promise { to: from, ballot, from: slot };
         self.persist(Some(ballot), vec![], after, effects);
     }
 
-    /// What a promise reports from `from` on: the accepted slots, or "behind" with the commit
-    /// frontier when `from` is truncated here or more than `PROMISE_ENTRIES_MAX` slots are held.
-    pub(super) fn promise_report(&self, from: Slot) -> (Vec<PromiseEntry>, Option<Slot>) {
+    /// What a promise reports from `from` on: the accepted slots of the window
+    /// `[from, from + PROMISE_ENTRIES_MAX)` and whether any lies beyond it; or "behind" with
+    /// the commit frontier when `from` is truncated here, or slots lie beyond the window and
+    /// this replica knows more chosen slots than the candidate (it can catch up from here).
+    pub(super) fn promise_report(&self, from: Slot) -> ((Vec<PromiseEntry>, bool), Option<Slot>) {
         let beyond = Slot(from.0 + PROMISE_ENTRIES_MAX);
-        if from < self.truncation || self.log.range(beyond..).next().is_some() {
-            return (vec![], Some(self.frontier));
+        let more = self.log.range(beyond..).next().is_some();
+        if from < self.truncation || (more && self.frontier > from) {
+            return ((vec![], false), Some(self.frontier));
         }
         let entries = self
             .log
-            .range(from..)
+            .range(from..beyond)
             .map(|(slot, entry)| PromiseEntry {
                 slot: *slot,
                 ballot: entry.ballot,
@@ -516,7 +524,7 @@ impl Replica {
                 chosen: entry.chosen,
             })
             .collect();
-        (entries, None)
+        ((entries, more), None)
     }
 
     fn on_accept(
@@ -895,6 +903,13 @@ impl Replica {
             assert!(*slot >= self.frontier && *slot < master.next_slot, "in flight in window");
         }
         assert!(master.reads.len() <= crate::constants::READS_PENDING_MAX, "reads bounded");
+        if let Some(horizon) = master.horizon {
+            assert!(master.next_slot <= horizon, "nothing proposed beyond the horizon");
+            assert!(master.claim == Claim::Pending, "no claim before phase 1 is complete");
+        }
+        if let Some(window) = &master.next_window {
+            assert!(master.horizon.is_some_and(|h| window.from >= h), "next window at horizon");
+        }
         if self.has_lease() {
             assert!(master.claim == Claim::Applied, "lease only while serving");
         }

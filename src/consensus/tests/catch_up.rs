@@ -108,7 +108,7 @@ fn a_candidate_told_it_is_behind_catches_up_from_the_acceptor() {
     let ballot = candidate.promised();
     complete_all(&mut candidate, &effects);
     let mut effects = Vec::new();
-    let promise = Promise::received(ballot, vec![], Some(Slot(500)));
+    let promise = Promise::received((ballot, Slot(0)), (vec![], false), Some(Slot(500)));
     candidate.on_message(n(2), Message::Promise(promise), &mut effects);
     let request = Message::CatchUpRequest { from: Slot(0) };
     assert_eq!(effects, [Effect::Send { to: n(2), message: request }]);
@@ -126,7 +126,7 @@ fn an_acceptor_far_ahead_of_the_candidate_answers_behind() {
     acceptor.on_message(n(1), prepare, &mut effects);
     let out = complete_all(&mut acceptor, &effects);
     let frontier = Slot(crate::constants::PROMISE_ENTRIES_MAX + 1);
-    let promise = Promise::received(b(5, 1), vec![], Some(frontier));
+    let promise = Promise::received((b(5, 1), Slot(0)), (vec![], false), Some(frontier));
     assert_eq!(out, [Effect::Send { to: n(1), message: Message::Promise(promise) }]);
 }
 

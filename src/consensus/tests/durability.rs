@@ -31,7 +31,7 @@ fn a_promise_is_sent_only_after_its_persist_completes() {
     assert_eq!(replica.promised(), b(1, 1));
     let mut effects = Vec::new();
     replica.on_persisted(PersistId(1), &mut effects);
-    let promise = Promise::received(b(1, 1), vec![], None);
+    let promise = Promise::received((b(1, 1), Slot(0)), (vec![], false), None);
     assert_eq!(effects, [Effect::Send { to: n(1), message: Message::Promise(promise) }]);
 }
 
@@ -76,7 +76,7 @@ fn a_promise_cannot_be_built_from_a_proof_that_does_not_cover_it() {
     let mut persists: Persists<()> = Persists::new();
     let id = persists.start(None, vec![(Slot(0), b(1, 1))], ());
     let (proof, ()) = persists.complete(id).unwrap();
-    let _ = Promise::new(&proof, b(1, 1), vec![], None);
+    let _ = Promise::new(&proof, (b(1, 1), Slot(0)), (vec![], false), None);
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn phase_one_needs_a_quorum_of_every_configuration_the_promises_report() {
     let mut effects = Vec::new();
     replica.on_message(
         n(2),
-        Message::Promise(Promise::received(ballot, reported, None)),
+        Message::Promise(Promise::received((ballot, Slot(0)), (reported, false), None)),
         &mut effects,
     );
     let prepare = Message::Prepare { ballot, from: Slot(0), transfer: false };
@@ -103,7 +103,7 @@ fn phase_one_needs_a_quorum_of_every_configuration_the_promises_report() {
     let mut effects = Vec::new();
     replica.on_message(
         n(4),
-        Message::Promise(Promise::received(ballot, vec![], None)),
+        Message::Promise(Promise::received((ballot, Slot(0)), (vec![], false), None)),
         &mut effects,
     );
     assert_eq!(replica.role(), Role::Master, "{{1, 2}} and {{1, 4}}: a joint quorum");
@@ -122,7 +122,7 @@ fn flexible_quorums_use_the_configured_phase_sizes() {
     let effects = tick_until_candidate(&mut replica);
     let ballot = replica.promised();
     complete_all(&mut replica, &effects);
-    let promise = || Message::Promise(Promise::received(ballot, vec![], None));
+    let promise = || Message::Promise(Promise::received((ballot, Slot(0)), (vec![], false), None));
     let mut effects = Vec::new();
     replica.on_message(n(2), promise(), &mut effects);
     replica.on_message(n(3), promise(), &mut effects);

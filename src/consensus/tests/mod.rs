@@ -125,7 +125,7 @@ pub(super) fn elect(replica: &mut Replica, peer: NodeId) -> Ballot {
     let effects = tick_until_candidate(replica);
     let ballot = replica.promised();
     let mut out = complete_all(replica, &effects);
-    let promise = Promise::received(ballot, vec![], None);
+    let promise = Promise::received((ballot, Slot(0)), (vec![], false), None);
     replica.on_message(peer, Message::Promise(promise), &mut out);
     assert_eq!(replica.role(), Role::Master);
     let claim = replica.frontier();
