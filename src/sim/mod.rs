@@ -15,6 +15,7 @@
 //! The cluster, clocks and the disk wiring arrive with the issue "Multi-Paxos core (sans-IO)
 //! and the deterministic cluster simulator".
 
+pub mod cluster;
 pub mod linearizability;
 pub mod network;
 pub mod prng;
