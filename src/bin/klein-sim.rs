@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::process::ExitCode;
 
 use clap::Parser;
-use klein::sim::cluster::run_seed;
+use klein::sim::cluster::{Plant, run_seed};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -36,17 +36,37 @@ struct Cli {
     /// Print a readable event trace of every seed.
     #[arg(long)]
     trace: bool,
+    /// List the bugs `--plant` can plant, then exit.
+    #[arg(long)]
+    list_plants: bool,
+    /// Plant a bug in the simulated persistence (see `--list-plants`); a run should fail.
+    #[arg(long, value_name = "NAME")]
+    plant: Option<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.list_plants {
+        for plant in Plant::ALL {
+            println!("{}", plant.name());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let plant = match cli.plant.as_deref().map(|name| (name, Plant::from_name(name))) {
+        None => None,
+        Some((_, Some(plant))) => Some(plant),
+        Some((name, None)) => {
+            eprintln!("klein-sim: no plant named {name} (see --list-plants)");
+            return ExitCode::FAILURE;
+        }
+    };
     let start = cli.seed.unwrap_or_else(|| RandomState::new().hash_one(0_u64));
     println!("sim: start seed {start}");
     let mut kinds: BTreeSet<&'static str> = BTreeSet::new();
     let mut ops = 0;
     for offset in 0..cli.seeds {
         let seed = start.wrapping_add(offset);
-        let (report, trace) = run_seed(seed, cli.trace);
+        let (report, trace) = run_seed(seed, cli.trace, plant);
         for line in &trace {
             println!("{line}");
         }
@@ -63,7 +83,9 @@ fn main() -> ExitCode {
             for violation in &report.violations {
                 println!("  violation: {violation}");
             }
-            println!("replay: klein-sim --seeds 1 --seed {seed} --trace");
+            let planted =
+                plant.map(|plant| format!(" --plant {}", plant.name())).unwrap_or_default();
+            println!("replay: klein-sim --seeds 1 --seed {seed} --trace{planted}");
             return ExitCode::FAILURE;
         }
         if cli.trace || (offset + 1) % PROGRESS_SEEDS == 0 {

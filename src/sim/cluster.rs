@@ -110,6 +110,36 @@ impl SimFaults {
     }
 }
 
+/// A bug planted in the harness's persistence so a run shows the checkers catch it. Lives in
+/// the simulator only: production code cannot reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// A completed persist reports its promise durable but the disk drops it.
+    PromiseNotPersisted,
+    /// A completed persist reports its accepted records durable but the disk drops them.
+    AcceptNotPersisted,
+}
+
+impl Plant {
+    /// Every plant.
+    pub const ALL: [Plant; 2] = [Plant::PromiseNotPersisted, Plant::AcceptNotPersisted];
+
+    /// The plant's command line name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Plant::PromiseNotPersisted => "promise-not-persisted",
+            Plant::AcceptNotPersisted => "accept-not-persisted",
+        }
+    }
+
+    /// The plant named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Plant> {
+        Plant::ALL.into_iter().find(|plant| plant.name() == name)
+    }
+}
+
 /// What one run found.
 #[derive(Debug, Default)]
 pub struct RunReport {
@@ -377,6 +407,7 @@ pub struct Cluster {
     acknowledged: Vec<(usize, u64)>,
     report: RunReport,
     trace: Option<Vec<String>>,
+    plant: Option<Plant>,
 }
 
 impl Cluster {
@@ -459,7 +490,20 @@ impl Cluster {
             acknowledged: Vec::new(),
             report,
             trace: trace.then(Vec::new),
+            plant: None,
         }
+    }
+
+    /// Plants `plant` (and enables crashes, which expose it).
+    #[must_use]
+    pub fn with_plant(mut self, plant: Plant) -> Cluster {
+        self.plant = Some(plant);
+        self.faults.crash = true;
+        if self.next_process_fault_ns.is_none() {
+            self.next_process_fault_ns = Some(self.prng.range(1..=NEMESIS_PROCESS_NS_MAX));
+        }
+        self.report.fault_kinds = self.faults.kinds();
+        self
     }
 
     /// The trace lines recorded so far (empty without tracing).
@@ -597,7 +641,12 @@ impl Cluster {
                 break;
             };
             let write = node.writes.remove(position);
-            node.durable[write.group].write(write.promised, &write.records, &write.chosen);
+            let (promised, records) = match self.plant {
+                Some(Plant::PromiseNotPersisted) => (None, &write.records[..]),
+                Some(Plant::AcceptNotPersisted) => (write.promised, &[][..]),
+                None => (write.promised, &write.records[..]),
+            };
+            node.durable[write.group].write(promised, records, &write.chosen);
             let id = write.id;
             self.input(index, write.group, |replica, effects| replica.on_persisted(id, effects));
         }
@@ -988,13 +1037,31 @@ fn index_of(node: NodeId) -> usize {
     usize::try_from(node.get() - 1).expect("fits")
 }
 
-/// Runs one seed; the report and the trace (empty without `trace`).
+/// Runs one seed, with `plant` planted if given; the report and the trace (empty without
+/// `trace`).
 ///
-/// # Panics
-/// As [`Cluster::run`].
+/// A panic during the run (an assertion of the core or of the harness) becomes a violation.
 #[must_use]
-pub fn run_seed(seed: u64, trace: bool) -> (RunReport, Vec<String>) {
-    Cluster::new(seed, trace).run()
+pub fn run_seed(seed: u64, trace: bool, plant: Option<Plant>) -> (RunReport, Vec<String>) {
+    let run = || {
+        let cluster = Cluster::new(seed, trace);
+        match plant {
+            Some(plant) => cluster.with_plant(plant).run(),
+            None => cluster.run(),
+        }
+    };
+    // An assertion of the core (or of the harness) is a violation of this seed, not the end
+    // of the whole run.
+    std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic without a message");
+        let report =
+            RunReport { violations: vec![format!("panic: {message}")], ..RunReport::default() };
+        (report, Vec::new())
+    })
 }
 
 #[cfg(test)]
@@ -1023,16 +1090,25 @@ mod tests {
     #[test]
     fn twenty_seeds_run_clean() {
         for seed in 0..20 {
-            let (report, _) = run_seed(seed, false);
+            let (report, _) = run_seed(seed, false, None);
             assert!(report.violations.is_empty(), "seed {seed}: {report:?}");
             assert!(report.returned > 0, "seed {seed}: nothing returned");
         }
     }
 
     #[test]
+    fn every_plant_is_caught_within_a_few_seeds() {
+        for plant in Plant::ALL {
+            let caught =
+                (0..10).any(|seed| !run_seed(seed, false, Some(plant)).0.violations.is_empty());
+            assert!(caught, "{} went unnoticed", plant.name());
+        }
+    }
+
+    #[test]
     fn a_seed_replays_identically() {
-        let (first, _) = run_seed(7, false);
-        let (second, _) = run_seed(7, false);
+        let (first, _) = run_seed(7, false, None);
+        let (second, _) = run_seed(7, false, None);
         assert_eq!((first.ops, first.returned), (second.ops, second.returned));
     }
 }
