@@ -90,11 +90,14 @@ fn main() -> ExitCode {
         }
         if cli.trace || (offset + 1) % PROGRESS_SEEDS == 0 {
             println!(
-                "sim: seed {seed} ok (faults: {}; ops={} returned={} crashes={})",
+                "sim: seed {seed} ok (nodes={}; faults: {}; ops={} returned={} crashes={} \
+                 lin-unknown={})",
+                report.nodes,
                 report.fault_kinds.join(","),
                 report.ops,
                 report.returned,
                 report.crashes,
+                report.linearizability_unknown,
             );
         }
     }

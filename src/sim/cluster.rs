@@ -1,4 +1,4 @@
-//! The deterministic cluster: `NODE_COUNT` nodes x `GROUP_COUNT` groups in one thread, from a
+//! The deterministic cluster: 3 or 5 nodes x `GROUP_COUNT` groups in one thread, from a
 //! seed. Every node runs, per group, the production `consensus::Replica`; messages travel
 //! through [`SimNetwork`]; ticks follow each node's drifting clock; clients propose KV commands
 //! (the `linearizability` KV model) encoded as batch bytes, and a tiny KV state machine per
@@ -24,8 +24,10 @@ use crate::consensus::{
 use crate::constants::TICK_MILLIS;
 use crate::types::{Ballot, GroupId, NodeId, Slot};
 
-/// Nodes in the cluster.
-pub const NODE_COUNT: u64 = 3;
+/// Nodes in a small cluster.
+pub const NODE_COUNT_SMALL: u64 = 3;
+/// Nodes in a large cluster.
+pub const NODE_COUNT_LARGE: u64 = 5;
 /// Groups every node replicates.
 pub const GROUP_COUNT: u32 = 2;
 /// Clients per group, each with at most one request outstanding.
@@ -66,6 +68,8 @@ const EVENTS_MAX: u64 = 50_000_000;
 /// The faults one seed exercises, drawn by [`SimFaults::swarm`].
 #[derive(Clone, Debug)]
 pub struct SimFaults {
+    /// Nodes in the cluster (not a fault, but drawn with them).
+    pub nodes: u64,
     /// Network faults.
     pub network: NetworkFaults,
     /// Crash with power loss, then restart from the durable state.
@@ -83,7 +87,9 @@ impl SimFaults {
     #[must_use]
     pub fn swarm(prng: &mut Prng) -> SimFaults {
         let half = PARTS_PER_MILLION / 2;
+        let nodes = if prng.chance(half) { NODE_COUNT_LARGE } else { NODE_COUNT_SMALL };
         SimFaults {
+            nodes,
             network: NetworkFaults::swarm(prng),
             crash: prng.chance(half),
             pause: prng.chance(half),
@@ -147,6 +153,10 @@ pub struct RunReport {
     pub ops: u64,
     /// Of which returned.
     pub returned: u64,
+    /// Nodes in the cluster.
+    pub nodes: u64,
+    /// Groups whose history the linearizability search gave up on (budget spent).
+    pub linearizability_unknown: u64,
     /// Fault kinds enabled.
     pub fault_kinds: Vec<&'static str>,
     /// Everything a checker refused; empty for a good run.
@@ -427,7 +437,7 @@ impl Cluster {
     pub fn with_faults(seed: u64, faults: SimFaults, trace: bool) -> Cluster {
         let mut prng = Prng::new(seed).fork_stream(1);
         let ids: Vec<NodeId> =
-            (1..=NODE_COUNT).map(|id| NodeId::new(id).expect("nonzero")).collect();
+            (1..=faults.nodes).map(|id| NodeId::new(id).expect("nonzero")).collect();
         let membership = Membership::majority(1, ids.iter().copied().collect(), BTreeSet::new())
             .expect("a valid majority");
         let groups = usize::try_from(GROUP_COUNT).expect("fits");
@@ -470,7 +480,8 @@ impl Cluster {
         }
         let next_process_fault_ns =
             (faults.crash || faults.pause).then(|| prng.range(1..=NEMESIS_PROCESS_NS_MAX));
-        let report = RunReport { fault_kinds: faults.kinds(), ..RunReport::default() };
+        let report =
+            RunReport { fault_kinds: faults.kinds(), nodes: faults.nodes, ..RunReport::default() };
         Cluster {
             now_ns: 0,
             prng,
@@ -1020,10 +1031,16 @@ impl Cluster {
         }
         for (group, history) in self.histories.iter().enumerate() {
             let report = linearizability::check(&KvModel, history);
-            if let linearizability::Verdict::NotLinearizable(counterexample) = report.verdict {
-                let what =
-                    format!("g{group} not linearizable: {}", counterexample.describe(history));
-                self.report.violations.push(what);
+            match report.verdict {
+                linearizability::Verdict::NotLinearizable(counterexample) => {
+                    let what =
+                        format!("g{group} not linearizable: {}", counterexample.describe(history));
+                    self.report.violations.push(what);
+                }
+                linearizability::Verdict::Unknown { .. } => {
+                    self.report.linearizability_unknown += 1;
+                }
+                linearizability::Verdict::Linearizable => {}
             }
         }
     }
