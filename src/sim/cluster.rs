@@ -10,6 +10,12 @@
 //! write not completed, except those the power-loss draw declares written. A restart rebuilds
 //! the replica from that mirror. Snapshots are never taken (`TakeSnapshot` is ignored, so no
 //! replica truncates and no `SnapshotWanted` arises).
+//!
+//! Known finding (core, not fixed here): seeds 1184 and 5067 fail the liveness check. An
+//! acceptor holding a slot at or beyond `from + PROMISE_ENTRIES_MAX` answers a `Prepare` with
+//! "behind" and its own frontier even when that frontier is below the candidate's; the
+//! candidate then neither counts the promise nor catches up, so no phase-1 quorum forms and
+//! elections repeat (`promise_report` in `replica.rs`, `on_promise` in `master.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
