@@ -1,0 +1,1137 @@
+//! The deterministic cluster: 3 or 5 nodes x `GROUP_COUNT` groups in one thread, from a
+//! seed. Every node runs, per group, the production `consensus::Replica`; messages travel
+//! through [`SimNetwork`]; ticks follow each node's drifting clock; clients propose KV commands
+//! (the `linearizability` KV model) encoded as batch bytes, and a tiny KV state machine per
+//! replica applies the chosen batches. Checkers run after every event and at the end.
+//!
+//! Simplification (TODO(issue 4)): persists do not go through `log::log::Log` over
+//! `log::sim_disk::SimDisk` yet. Each node keeps a per-group mirror of what is durable, updated
+//! only when a simulated disk write completes (after a drawn latency); a crash loses every
+//! write not completed, except those the power-loss draw declares written. A restart rebuilds
+//! the replica from that mirror. Snapshots are never taken (`TakeSnapshot` is ignored, so no
+//! replica truncates and no `SnapshotWanted` arises).
+//!
+//! Known finding (core, not fixed here): seeds 1184 and 5067 fail the liveness check. An
+//! acceptor holding a slot at or beyond `from + PROMISE_ENTRIES_MAX` answers a `Prepare` with
+//! "behind" and its own frontier even when that frontier is below the candidate's; the
+//! candidate then neither counts the promise nor catches up, so no phase-1 quorum forms and
+//! elections repeat (`promise_report` in `replica.rs`, `on_promise` in `master.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::linearizability::{self, Bytes, KvCommand, KvInput, KvModel, KvOperation, KvOutput};
+use super::network::{MILLISECOND_NS, NetworkFaults, NetworkNemesis, SECOND_NS, SimNetwork};
+use super::prng::{PARTS_PER_MILLION, Prng};
+use crate::consensus::{
+    DurableState, Effect, Membership, Message, Options, PersistId, ProposeError, Record, Replica,
+    SnapshotMeta, Value, ValueKind,
+};
+use crate::constants::TICK_MILLIS;
+use crate::types::{Ballot, GroupId, NodeId, Slot};
+
+/// Nodes in a small cluster.
+pub const NODE_COUNT_SMALL: u64 = 3;
+/// Nodes in a large cluster.
+pub const NODE_COUNT_LARGE: u64 = 5;
+/// Groups every node replicates.
+pub const GROUP_COUNT: u32 = 2;
+/// Clients per group, each with at most one request outstanding.
+pub const CLIENTS_PER_GROUP: u64 = 3;
+/// Keys each group's workload touches.
+pub const KEY_COUNT: u64 = 3;
+/// Virtual time of the faulty phase of a run.
+pub const FAULT_PHASE_NS: u64 = 20 * SECOND_NS;
+/// After the faults heal, every request called this late or later must complete.
+pub const LIVENESS_NS_MAX: u64 = 10 * SECOND_NS;
+/// How long the checked (fault-free) window of the liveness phase lasts.
+pub const LIVENESS_WINDOW_NS: u64 = 2 * CLIENT_TIMEOUT_NS;
+/// A client gives up on a request after this long (the outcome becomes unknown).
+pub const CLIENT_TIMEOUT_NS: u64 = 3 * SECOND_NS;
+/// Longest pause between a client's requests.
+pub const CLIENT_THINK_NS_MAX: u64 = 20 * MILLISECOND_NS;
+/// Backoff of a client whose node refused the proposal.
+pub const CLIENT_RETRY_NS: u64 = 10 * MILLISECOND_NS;
+/// Shortest simulated disk write, ns.
+pub const DISK_LATENCY_NS_MIN: u64 = 20_000;
+/// Longest simulated disk write without the slow-disk fault, ns.
+pub const DISK_LATENCY_NS_MAX: u64 = 200_000;
+/// Longest simulated disk write with the slow-disk fault, ns.
+pub const DISK_SLOW_NS_MAX: u64 = 50 * MILLISECOND_NS;
+/// Largest clock drift of a node, parts per million (either way).
+pub const DRIFT_PPM_MAX: u64 = 2_000;
+/// Longest time between two crash (or pause) decisions of the nemesis.
+pub const NEMESIS_PROCESS_NS_MAX: u64 = 3 * SECOND_NS;
+/// Longest time a crashed node stays down or a paused node stays paused.
+pub const DOWN_NS_MAX: u64 = 3 * SECOND_NS;
+/// Chance that a write in flight at a crash reached the platter anyway.
+pub const CRASH_WRITE_SURVIVES_PPM: u32 = PARTS_PER_MILLION / 2;
+/// Virtual nanoseconds per tick at zero drift.
+const TICK_NS: u64 = TICK_MILLIS * MILLISECOND_NS;
+/// The events a run may take at most (a livelock guard).
+const EVENTS_MAX: u64 = 50_000_000;
+
+/// The faults one seed exercises, drawn by [`SimFaults::swarm`].
+#[derive(Clone, Debug)]
+pub struct SimFaults {
+    /// Nodes in the cluster (not a fault, but drawn with them).
+    pub nodes: u64,
+    /// Network faults.
+    pub network: NetworkFaults,
+    /// Crash with power loss, then restart from the durable state.
+    pub crash: bool,
+    /// Process pauses.
+    pub pause: bool,
+    /// Per-node clock drift.
+    pub drift: bool,
+    /// Slow disk writes.
+    pub disk_slow: bool,
+}
+
+impl SimFaults {
+    /// A swarm draw: each process fault enabled with probability 1/2.
+    #[must_use]
+    pub fn swarm(prng: &mut Prng) -> SimFaults {
+        let half = PARTS_PER_MILLION / 2;
+        let nodes = if prng.chance(half) { NODE_COUNT_LARGE } else { NODE_COUNT_SMALL };
+        SimFaults {
+            nodes,
+            network: NetworkFaults::swarm(prng),
+            crash: prng.chance(half),
+            pause: prng.chance(half),
+            drift: prng.chance(half),
+            disk_slow: prng.chance(half),
+        }
+    }
+
+    /// The names of the enabled fault kinds.
+    #[must_use]
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut kinds = self.network.fault_kinds_enabled();
+        for (enabled, name) in [
+            (self.crash, "crash"),
+            (self.pause, "pause"),
+            (self.drift, "clock-drift"),
+            (self.disk_slow, "disk-slow"),
+        ] {
+            if enabled {
+                kinds.push(name);
+            }
+        }
+        kinds
+    }
+}
+
+/// A bug planted in the harness's persistence so a run shows the checkers catch it. Lives in
+/// the simulator only: production code cannot reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// A completed persist reports its promise durable but the disk drops it.
+    PromiseNotPersisted,
+    /// A completed persist reports its accepted records durable but the disk drops them.
+    AcceptNotPersisted,
+}
+
+impl Plant {
+    /// Every plant.
+    pub const ALL: [Plant; 2] = [Plant::PromiseNotPersisted, Plant::AcceptNotPersisted];
+
+    /// The plant's command line name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Plant::PromiseNotPersisted => "promise-not-persisted",
+            Plant::AcceptNotPersisted => "accept-not-persisted",
+        }
+    }
+
+    /// The plant named `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Plant> {
+        Plant::ALL.into_iter().find(|plant| plant.name() == name)
+    }
+}
+
+/// What one run found.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Client operations issued.
+    pub ops: u64,
+    /// Of which returned.
+    pub returned: u64,
+    /// Nodes in the cluster.
+    pub nodes: u64,
+    /// Groups whose history the linearizability search gave up on (budget spent).
+    pub linearizability_unknown: u64,
+    /// Fault kinds enabled.
+    pub fault_kinds: Vec<&'static str>,
+    /// Everything a checker refused; empty for a good run.
+    pub violations: Vec<String>,
+    /// Crashes injected.
+    pub crashes: u64,
+}
+
+/// One disk write in progress.
+#[derive(Debug)]
+struct DiskWrite {
+    due_ns: u64,
+    group: usize,
+    id: PersistId,
+    promised: Option<Ballot>,
+    records: Vec<Record>,
+    chosen: Vec<Slot>,
+}
+
+/// What one group's replica on one node has durably (see the module docs).
+#[derive(Clone, Debug)]
+struct DurableMirror {
+    promised: Ballot,
+    records: BTreeMap<Slot, Record>,
+}
+
+impl DurableMirror {
+    fn new() -> DurableMirror {
+        DurableMirror { promised: Ballot::ZERO, records: BTreeMap::new() }
+    }
+
+    fn write(&mut self, promised: Option<Ballot>, records: &[Record], chosen: &[Slot]) {
+        if let Some(ballot) = promised {
+            self.promised = self.promised.max(ballot);
+        }
+        for record in records {
+            self.records.insert(record.slot, record.clone());
+        }
+        for slot in chosen {
+            if let Some(record) = self.records.get_mut(slot) {
+                record.chosen = true;
+            }
+        }
+    }
+}
+
+/// The KV state machine of one replica.
+#[derive(Clone, Debug)]
+struct Machine {
+    data: BTreeMap<Bytes, Bytes>,
+    /// Every slot below this one is applied.
+    applied: Slot,
+    ops: BTreeSet<u64>,
+}
+
+impl Machine {
+    fn new() -> Machine {
+        Machine { data: BTreeMap::new(), applied: Slot(0), ops: BTreeSet::new() }
+    }
+
+    /// Applies one command once (a duplicate of an applied op is ignored).
+    fn apply(&mut self, op: &EncodedOp) -> Option<KvOutput> {
+        if !self.ops.insert(op.op) {
+            return None;
+        }
+        let value = self.data.get(&op.input.key).cloned();
+        let (after, output) = KvModel::apply(&value, &op.input.command);
+        match after {
+            Some(bytes) => self.data.insert(op.input.key.clone(), bytes),
+            None => self.data.remove(&op.input.key),
+        };
+        Some(output)
+    }
+
+    /// FNV-1a over the contents and the applied ops.
+    fn hash(&self) -> u64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0100_0000_01b3;
+        let mut hash = OFFSET;
+        let mut eat = |bytes: &[u8]| {
+            for byte in bytes {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        };
+        for (key, value) in &self.data {
+            eat(&key.0);
+            eat(&[0xff]);
+            eat(&value.0);
+            eat(&[0xfe]);
+        }
+        for op in &self.ops {
+            eat(&op.to_le_bytes());
+        }
+        hash
+    }
+}
+
+/// One client command as carried in a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EncodedOp {
+    op: u64,
+    input: KvInput,
+}
+
+const TAG_GET: u8 = 1;
+const TAG_SET: u8 = 2;
+const TAG_DEL: u8 = 3;
+const TAG_SETNX: u8 = 4;
+const TAG_INCR: u8 = 5;
+const TAG_CAS: u8 = 6;
+const TAG_NONE: u8 = 0;
+const TAG_SOME: u8 = 1;
+
+fn push_bytes(out: &mut Vec<u8>, bytes: &Bytes) {
+    out.push(u8::try_from(bytes.0.len()).expect("short keys and values"));
+    out.extend_from_slice(&bytes.0);
+}
+
+fn push_option(out: &mut Vec<u8>, bytes: Option<&Bytes>) {
+    match bytes {
+        None => out.push(TAG_NONE),
+        Some(bytes) => {
+            out.push(TAG_SOME);
+            push_bytes(out, bytes);
+        }
+    }
+}
+
+fn encode(op: &EncodedOp) -> Vec<u8> {
+    let mut out = op.op.to_le_bytes().to_vec();
+    push_bytes(&mut out, &op.input.key);
+    match &op.input.command {
+        KvCommand::Get => out.push(TAG_GET),
+        KvCommand::Set(value) => {
+            out.push(TAG_SET);
+            push_bytes(&mut out, value);
+        }
+        KvCommand::Del => out.push(TAG_DEL),
+        KvCommand::SetNx(value) => {
+            out.push(TAG_SETNX);
+            push_bytes(&mut out, value);
+        }
+        KvCommand::Incr => out.push(TAG_INCR),
+        KvCommand::Cas { expected, new } => {
+            out.push(TAG_CAS);
+            push_option(&mut out, expected.as_ref());
+            push_option(&mut out, new.as_ref());
+        }
+    }
+    out
+}
+
+/// Reads a batch written by [`encode`].
+struct Decoder<'bytes> {
+    rest: &'bytes [u8],
+}
+
+impl Decoder<'_> {
+    fn byte(&mut self) -> u8 {
+        let (first, rest) = self.rest.split_first().expect("a well-formed batch");
+        self.rest = rest;
+        *first
+    }
+
+    fn bytes(&mut self) -> Bytes {
+        let len = usize::from(self.byte());
+        let (bytes, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        Bytes(bytes.to_vec())
+    }
+
+    fn option(&mut self) -> Option<Bytes> {
+        (self.byte() == TAG_SOME).then(|| self.bytes())
+    }
+}
+
+fn decode(batch: &[u8]) -> EncodedOp {
+    let (op, rest) = batch.split_at(size_of::<u64>());
+    let op = u64::from_le_bytes(op.try_into().expect("eight bytes"));
+    let mut decoder = Decoder { rest };
+    let key = decoder.bytes();
+    let command = match decoder.byte() {
+        TAG_GET => KvCommand::Get,
+        TAG_SET => KvCommand::Set(decoder.bytes()),
+        TAG_DEL => KvCommand::Del,
+        TAG_SETNX => KvCommand::SetNx(decoder.bytes()),
+        TAG_INCR => KvCommand::Incr,
+        TAG_CAS => KvCommand::Cas { expected: decoder.option(), new: decoder.option() },
+        tag => panic!("unknown command tag {tag}"),
+    };
+    EncodedOp { op, input: KvInput { key, command } }
+}
+
+/// One node: per group a replica, a state machine and a durable mirror.
+#[derive(Debug)]
+struct Node {
+    id: NodeId,
+    up: bool,
+    paused: bool,
+    /// When a down node restarts or a paused node resumes.
+    back_ns: u64,
+    drift_ppm: i64,
+    next_tick_ns: u64,
+    replicas: Vec<Replica>,
+    machines: Vec<Machine>,
+    durable: Vec<DurableMirror>,
+    writes: Vec<DiskWrite>,
+    /// The highest ballot each group's replica announced in a Promise or an Accepted.
+    announced: Vec<Ballot>,
+}
+
+impl Node {
+    fn tick_period_ns(&self) -> u64 {
+        let period = i64::try_from(TICK_NS).expect("a tick fits in i64");
+        let million = i64::from(PARTS_PER_MILLION);
+        u64::try_from(period + period * self.drift_ppm / million).expect("a positive period")
+    }
+}
+
+/// A request a client waits on.
+#[derive(Clone, Debug)]
+struct Pending {
+    op: EncodedOp,
+    call_ns: u64,
+    /// The node the proposal went to, once one accepted it.
+    node: Option<usize>,
+    next_try_ns: u64,
+}
+
+/// One client of one group.
+#[derive(Debug)]
+struct Client {
+    id: u64,
+    group: usize,
+    pending: Option<Pending>,
+    next_ns: u64,
+    master_hint: Option<usize>,
+}
+
+/// The simulated cluster and its checkers.
+pub struct Cluster {
+    now_ns: u64,
+    prng: Prng,
+    faults: SimFaults,
+    membership: Membership,
+    nodes: Vec<Node>,
+    network: SimNetwork<(usize, Message)>,
+    nemesis: NetworkNemesis,
+    next_process_fault_ns: Option<u64>,
+    clients: Vec<Client>,
+    histories: Vec<Vec<KvOperation>>,
+    next_op: u64,
+    issuing: bool,
+    heal_ns: Option<u64>,
+    chosen: BTreeMap<(usize, Slot), Value>,
+    hashes: BTreeMap<(usize, Slot), u64>,
+    acknowledged: Vec<(usize, u64)>,
+    report: RunReport,
+    trace: Option<Vec<String>>,
+    plant: Option<Plant>,
+}
+
+impl Cluster {
+    /// A cluster for `seed` with swarm-drawn faults; `trace` records a readable event trace.
+    #[must_use]
+    pub fn new(seed: u64, trace: bool) -> Cluster {
+        let mut prng = Prng::new(seed);
+        let faults = SimFaults::swarm(&mut prng);
+        Cluster::with_faults(seed, faults, trace)
+    }
+
+    /// A cluster for `seed` with the given faults.
+    ///
+    /// # Panics
+    /// Never: the membership is a valid majority.
+    #[must_use]
+    pub fn with_faults(seed: u64, faults: SimFaults, trace: bool) -> Cluster {
+        let mut prng = Prng::new(seed).fork_stream(1);
+        let ids: Vec<NodeId> =
+            (1..=faults.nodes).map(|id| NodeId::new(id).expect("nonzero")).collect();
+        let membership = Membership::majority(1, ids.iter().copied().collect(), BTreeSet::new())
+            .expect("a valid majority");
+        let groups = usize::try_from(GROUP_COUNT).expect("fits");
+        let mut nodes = Vec::new();
+        for &id in &ids {
+            let drift_bound = i64::try_from(DRIFT_PPM_MAX).expect("fits");
+            let drift_ppm = if faults.drift {
+                i64::try_from(prng.below(DRIFT_PPM_MAX * 2 + 1)).expect("fits") - drift_bound
+            } else {
+                0
+            };
+            let replicas = (0..GROUP_COUNT)
+                .map(|group| {
+                    Replica::new(replica_options(id, group, prng.next_u64(), 0), membership.clone())
+                })
+                .collect();
+            nodes.push(Node {
+                id,
+                up: true,
+                paused: false,
+                back_ns: 0,
+                drift_ppm,
+                next_tick_ns: prng.below(TICK_NS),
+                replicas,
+                machines: vec![Machine::new(); groups],
+                durable: vec![DurableMirror::new(); groups],
+                writes: Vec::new(),
+                announced: vec![Ballot::ZERO; groups],
+            });
+        }
+        let network = SimNetwork::new(&ids, faults.network.clone(), prng.fork());
+        let nemesis = NetworkNemesis::new(&faults.network, 0, prng.fork());
+        let mut clients = Vec::new();
+        for group in 0..groups {
+            for index in 0..CLIENTS_PER_GROUP {
+                let id = u64::try_from(group).expect("fits") * CLIENTS_PER_GROUP + index;
+                let next_ns = prng.below(CLIENT_THINK_NS_MAX);
+                clients.push(Client { id, group, pending: None, next_ns, master_hint: None });
+            }
+        }
+        let next_process_fault_ns =
+            (faults.crash || faults.pause).then(|| prng.range(1..=NEMESIS_PROCESS_NS_MAX));
+        let report =
+            RunReport { fault_kinds: faults.kinds(), nodes: faults.nodes, ..RunReport::default() };
+        Cluster {
+            now_ns: 0,
+            prng,
+            faults,
+            membership,
+            nodes,
+            network,
+            nemesis,
+            next_process_fault_ns,
+            clients,
+            histories: vec![Vec::new(); groups],
+            next_op: 1,
+            issuing: true,
+            heal_ns: None,
+            chosen: BTreeMap::new(),
+            hashes: BTreeMap::new(),
+            acknowledged: Vec::new(),
+            report,
+            trace: trace.then(Vec::new),
+            plant: None,
+        }
+    }
+
+    /// Plants `plant` (and enables crashes, which expose it).
+    #[must_use]
+    pub fn with_plant(mut self, plant: Plant) -> Cluster {
+        self.plant = Some(plant);
+        self.faults.crash = true;
+        if self.next_process_fault_ns.is_none() {
+            self.next_process_fault_ns = Some(self.prng.range(1..=NEMESIS_PROCESS_NS_MAX));
+        }
+        self.report.fault_kinds = self.faults.kinds();
+        self
+    }
+
+    /// The trace lines recorded so far (empty without tracing).
+    #[must_use]
+    pub fn trace(&self) -> &[String] {
+        self.trace.as_deref().unwrap_or(&[])
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        let now_ns = self.now_ns;
+        if let Some(trace) = &mut self.trace {
+            trace.push(format!(
+                "{:>8}.{:06}ms {}",
+                now_ns / MILLISECOND_NS,
+                now_ns % 1_000_000,
+                line()
+            ));
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        self.log(|| format!("VIOLATION {what}"));
+        self.report.violations.push(what);
+    }
+
+    /// Runs the faulty phase, heals, runs the liveness phase and the final checks.
+    ///
+    /// # Panics
+    /// If the run exceeds `EVENTS_MAX` events (virtual time stopped advancing).
+    #[must_use]
+    pub fn run(mut self) -> (RunReport, Vec<String>) {
+        let mut events = 0u64;
+        let end_ns = FAULT_PHASE_NS + LIVENESS_NS_MAX + LIVENESS_WINDOW_NS;
+        while self.now_ns < end_ns && self.report.violations.is_empty() {
+            if self.heal_ns.is_none() && self.now_ns >= FAULT_PHASE_NS {
+                self.heal();
+            }
+            if self.now_ns
+                >= FAULT_PHASE_NS + LIVENESS_NS_MAX + LIVENESS_WINDOW_NS - CLIENT_TIMEOUT_NS
+            {
+                self.issuing = false;
+            }
+            self.step();
+            events += 1;
+            assert!(events < EVENTS_MAX, "the run exceeded {EVENTS_MAX} events");
+        }
+        self.finish();
+        let trace = self.trace.take().unwrap_or_default();
+        (self.report, trace)
+    }
+
+    /// Advances to the next event and handles everything due then.
+    fn step(&mut self) {
+        let mut next = u64::MAX;
+        let mut consider = |time: Option<u64>| {
+            if let Some(time) = time {
+                next = next.min(time);
+            }
+        };
+        consider(self.network.next_event_time());
+        consider(self.nemesis.next_event_time());
+        consider(self.next_process_fault_ns);
+        for node in &self.nodes {
+            if node.up && !node.paused {
+                consider(Some(node.next_tick_ns));
+                consider(node.writes.iter().map(|write| write.due_ns).min());
+            } else {
+                consider(Some(node.back_ns));
+            }
+        }
+        for client in &self.clients {
+            match &client.pending {
+                Some(pending) => {
+                    if pending.node.is_none() {
+                        consider(Some(pending.next_try_ns));
+                    }
+                    consider(Some(pending.call_ns + CLIENT_TIMEOUT_NS));
+                }
+                None if self.issuing => consider(Some(client.next_ns)),
+                None => {}
+            }
+        }
+        let end_ns = FAULT_PHASE_NS + LIVENESS_NS_MAX + LIVENESS_WINDOW_NS;
+        consider(Some(if self.heal_ns.is_none() { FAULT_PHASE_NS } else { end_ns }));
+        self.now_ns = self.now_ns.max(next);
+        self.fire_due();
+    }
+
+    fn fire_due(&mut self) {
+        let now_ns = self.now_ns;
+        for change in self.nemesis.step(now_ns, &mut self.network) {
+            self.log(|| format!("network {change:?}"));
+        }
+        if self.next_process_fault_ns.is_some_and(|time| time <= now_ns) {
+            self.process_fault();
+        }
+        while let Some(delivery) = self.network.pop_due(now_ns) {
+            let to = index_of(delivery.to);
+            let (group, message) = delivery.message;
+            if !self.nodes[to].up {
+                continue;
+            }
+            let from = delivery.from;
+            self.log(|| format!("{from}->{} g{group} {message:?}", delivery.to));
+            self.input(to, group, |replica, effects| replica.on_message(from, message, effects));
+        }
+        for node in 0..self.nodes.len() {
+            self.node_due(node);
+        }
+        for client in 0..self.clients.len() {
+            self.client_due(client);
+        }
+    }
+
+    fn node_due(&mut self, index: usize) {
+        let now_ns = self.now_ns;
+        let node = &self.nodes[index];
+        if !node.up && node.back_ns <= now_ns {
+            self.restart(index);
+            return;
+        }
+        if node.paused && node.back_ns <= now_ns {
+            self.nodes[index].paused = false;
+            let id = self.nodes[index].id;
+            self.network.resume(now_ns, id);
+            self.log(|| format!("resume {id}"));
+        }
+        let node = &self.nodes[index];
+        if !node.up || node.paused {
+            return;
+        }
+        loop {
+            let node = &mut self.nodes[index];
+            let Some(position) = node.writes.iter().position(|write| write.due_ns <= now_ns) else {
+                break;
+            };
+            let write = node.writes.remove(position);
+            let (promised, records) = match self.plant {
+                Some(Plant::PromiseNotPersisted) => (None, &write.records[..]),
+                Some(Plant::AcceptNotPersisted) => (write.promised, &[][..]),
+                None => (write.promised, &write.records[..]),
+            };
+            node.durable[write.group].write(promised, records, &write.chosen);
+            let id = write.id;
+            self.input(index, write.group, |replica, effects| replica.on_persisted(id, effects));
+        }
+        if self.nodes[index].next_tick_ns <= now_ns {
+            let period = self.nodes[index].tick_period_ns();
+            self.nodes[index].next_tick_ns = now_ns + period;
+            for group in 0..self.nodes[index].replicas.len() {
+                self.input(index, group, Replica::on_tick);
+            }
+        }
+    }
+
+    /// Crashes or pauses a node (if that fault is enabled and one is still up and running).
+    fn process_fault(&mut self) {
+        let now_ns = self.now_ns;
+        self.next_process_fault_ns = Some(now_ns + self.prng.range(1..=NEMESIS_PROCESS_NS_MAX));
+        let all_running = self.nodes.iter().all(|node| node.up && !node.paused);
+        if !all_running {
+            return;
+        }
+        let index = self.prng.below_usize(self.nodes.len());
+        let back_ns = now_ns + self.prng.range(1..=DOWN_NS_MAX);
+        let crash = match (self.faults.crash, self.faults.pause) {
+            (true, true) => self.prng.chance(PARTS_PER_MILLION / 2),
+            (crash, _) => crash,
+        };
+        let id = self.nodes[index].id;
+        if crash {
+            self.crash(index);
+        } else {
+            self.nodes[index].paused = true;
+            self.network.pause(id);
+            self.log(|| format!("pause {id}"));
+        }
+        self.nodes[index].back_ns = back_ns;
+    }
+
+    /// Power loss: writes in flight survive or not by a draw; memory is lost.
+    fn crash(&mut self, index: usize) {
+        self.report.crashes += 1;
+        let id = self.nodes[index].id;
+        let writes = std::mem::take(&mut self.nodes[index].writes);
+        let mut survived = 0;
+        for write in writes {
+            if self.prng.chance(CRASH_WRITE_SURVIVES_PPM) {
+                survived += 1;
+                let mirror = &mut self.nodes[index].durable[write.group];
+                mirror.write(write.promised, &write.records, &write.chosen);
+            }
+        }
+        self.nodes[index].up = false;
+        self.network.discard_node(id);
+        self.log(|| format!("crash {id} ({survived} writes in flight survived)"));
+    }
+
+    fn restart(&mut self, index: usize) {
+        let now_ns = self.now_ns;
+        let id = self.nodes[index].id;
+        self.log(|| format!("restart {id}"));
+        for group in 0..self.nodes[index].replicas.len() {
+            let mirror = &self.nodes[index].durable[group];
+            let durable = DurableState {
+                promised: mirror.promised,
+                snapshot: SnapshotMeta {
+                    slot: Slot(0),
+                    configurations: vec![(Slot(0), self.membership.clone())],
+                    stamp_millis: 0,
+                },
+                records: mirror.records.values().cloned().collect(),
+            };
+            let group_id = u32::try_from(group).expect("fits");
+            let options = replica_options(id, group_id, self.prng.next_u64(), now_ns);
+            let replica = Replica::restart(options, durable);
+            let announced = self.nodes[index].announced[group];
+            if replica.promised() < announced {
+                let promised = replica.promised();
+                self.violation(format!(
+                    "{id} g{group}: promised {promised} after restart, below {announced} announced"
+                ));
+            }
+            self.nodes[index].replicas[group] = replica;
+            self.nodes[index].machines[group] = Machine::new();
+        }
+        let node = &mut self.nodes[index];
+        node.up = true;
+        node.next_tick_ns = now_ns + node.tick_period_ns();
+    }
+
+    /// Heals every fault: the network, paused and crashed nodes, slow disks.
+    fn heal(&mut self) {
+        self.heal_ns = Some(self.now_ns);
+        self.log(|| "heal".to_string());
+        for change in self.nemesis.stop(&mut self.network) {
+            self.log(|| format!("network {change:?}"));
+        }
+        self.network.set_faults(NetworkFaults::none());
+        self.next_process_fault_ns = None;
+        self.faults.disk_slow = false;
+        let now_ns = self.now_ns;
+        for node in &mut self.nodes {
+            node.back_ns = node.back_ns.min(now_ns);
+        }
+    }
+
+    /// Runs `f` on one replica, checks it and carries out its effects.
+    fn input(
+        &mut self,
+        index: usize,
+        group: usize,
+        f: impl FnOnce(&mut Replica, &mut Vec<Effect>),
+    ) {
+        let mut effects = Vec::new();
+        let replica = &mut self.nodes[index].replicas[group];
+        f(replica, &mut effects);
+        replica.check_invariants();
+        self.effects(index, group, effects);
+    }
+
+    fn effects(&mut self, index: usize, group: usize, effects: Vec<Effect>) {
+        let id = self.nodes[index].id;
+        for effect in effects {
+            match effect {
+                Effect::Send { to, message } => {
+                    let announced = match &message {
+                        Message::Promise(promise) => Some(promise.ballot()),
+                        Message::Accepted(accepted) => Some(accepted.ballot()),
+                        _ => None,
+                    };
+                    if let Some(ballot) = announced {
+                        let slot = &mut self.nodes[index].announced[group];
+                        *slot = (*slot).max(ballot);
+                    }
+                    self.network.send(self.now_ns, id, to, (group, message));
+                }
+                Effect::Persist { id: persist, promised, records, chosen } => {
+                    let max = if self.faults.disk_slow && self.prng.chance(PARTS_PER_MILLION / 10) {
+                        DISK_SLOW_NS_MAX
+                    } else {
+                        DISK_LATENCY_NS_MAX
+                    };
+                    let due_ns = self.now_ns + self.prng.range(DISK_LATENCY_NS_MIN..=max);
+                    let write = DiskWrite { due_ns, group, id: persist, promised, records, chosen };
+                    self.nodes[index].writes.push(write);
+                }
+                Effect::Apply { slot, value } => self.apply(index, group, slot, &value),
+                Effect::ReadReady { .. }
+                | Effect::ReadAborted { .. }
+                | Effect::TakeSnapshot { .. } => {}
+                Effect::SnapshotWanted { .. } => {
+                    self.violation(format!("{id} g{group}: a snapshot was wanted, none exist"));
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, index: usize, group: usize, slot: Slot, value: &Value) {
+        let id = self.nodes[index].id;
+        match self.chosen.get(&(group, slot)) {
+            Some(first) if first != value => {
+                let what = format!("g{group} slot {slot}: {id} applied {value:?}, else {first:?}");
+                self.violation(what);
+            }
+            Some(_) => {}
+            None => {
+                self.chosen.insert((group, slot), value.clone());
+            }
+        }
+        let machine = &mut self.nodes[index].machines[group];
+        if machine.applied != slot {
+            let next = machine.applied;
+            self.violation(format!("{id} g{group}: applied {slot}, expected {next}"));
+        }
+        let machine = &mut self.nodes[index].machines[group];
+        machine.applied = Slot(slot.0 + 1);
+        let output = match &value.kind {
+            ValueKind::Batch(batch) => {
+                let op = decode(batch);
+                machine.apply(&op).map(|output| (op.op, output))
+            }
+            _ => None,
+        };
+        let hash = machine.hash();
+        match self.hashes.get(&(group, slot)) {
+            Some(&first) if first != hash => {
+                self.violation(format!("g{group} slot {slot}: {id} state hash differs"));
+            }
+            Some(_) => {}
+            None => {
+                self.hashes.insert((group, slot), hash);
+            }
+        }
+        if let Some((op, output)) = output {
+            self.complete(index, group, slot, op, output);
+        }
+    }
+
+    /// The client waiting on `op` at node `index` learns `output`.
+    fn complete(&mut self, index: usize, group: usize, slot: Slot, op: u64, output: KvOutput) {
+        let now_ns = self.now_ns;
+        let Some(client) = self.clients.iter_mut().find(|client| {
+            client
+                .pending
+                .as_ref()
+                .is_some_and(|pending| pending.op.op == op && pending.node == Some(index))
+        }) else {
+            return;
+        };
+        let pending = client.pending.take().expect("pending");
+        client.next_ns = now_ns + self.prng.below(CLIENT_THINK_NS_MAX);
+        let client_id = client.id;
+        self.log(|| format!("client {client_id} op {op} returned {output:?} (slot {slot})"));
+        self.report.returned += 1;
+        if !matches!(pending.op.input.command, KvCommand::Get) {
+            self.acknowledged.push((group, op));
+        }
+        self.histories[group].push(linearizability::Operation::returned(
+            client_id,
+            pending.op.input,
+            pending.call_ns,
+            now_ns,
+            output,
+        ));
+    }
+
+    fn client_due(&mut self, index: usize) {
+        let now_ns = self.now_ns;
+        let client = &self.clients[index];
+        match &client.pending {
+            None if self.issuing && client.next_ns <= now_ns => {
+                let input = self.draw_input();
+                let op = self.next_op;
+                self.next_op += 1;
+                self.report.ops += 1;
+                let client = &mut self.clients[index];
+                client.pending = Some(Pending {
+                    op: EncodedOp { op, input },
+                    call_ns: now_ns,
+                    node: None,
+                    next_try_ns: now_ns,
+                });
+                self.try_propose(index);
+            }
+            Some(pending) if pending.call_ns + CLIENT_TIMEOUT_NS <= now_ns => {
+                let pending = self.clients[index].pending.take().expect("pending");
+                let client = &mut self.clients[index];
+                client.next_ns = now_ns;
+                client.master_hint = None;
+                let client_id = client.id;
+                let group = client.group;
+                if self.heal_ns.is_some_and(|heal| pending.call_ns >= heal + LIVENESS_NS_MAX) {
+                    self.violation(format!(
+                        "liveness: client {client_id} op {} called {}ns after the heal timed out",
+                        pending.op.op,
+                        pending.call_ns - self.heal_ns.unwrap_or(0),
+                    ));
+                }
+                self.log(|| format!("client {client_id} op {} timed out", pending.op.op));
+                self.histories[group].push(linearizability::Operation::unknown(
+                    client_id,
+                    pending.op.input,
+                    pending.call_ns,
+                ));
+            }
+            Some(pending) if pending.node.is_none() && pending.next_try_ns <= now_ns => {
+                self.try_propose(index);
+            }
+            _ => {}
+        }
+    }
+
+    fn draw_input(&mut self) -> KvInput {
+        let key = Bytes::from(format!("k{}", self.prng.below(KEY_COUNT)).as_str());
+        let value = Bytes::from(format!("v{}", self.prng.below(KEY_COUNT)).as_str());
+        let command = match self.prng.below(6) {
+            0 | 1 => KvCommand::Get,
+            2 => KvCommand::Set(value),
+            3 => KvCommand::Incr,
+            4 => KvCommand::Del,
+            _ => {
+                let expected = Bytes::from(format!("v{}", self.prng.below(KEY_COUNT)).as_str());
+                KvCommand::Cas { expected: Some(expected), new: Some(value) }
+            }
+        };
+        KvInput { key, command }
+    }
+
+    /// Proposes the client's pending op at its master hint (or a random node).
+    fn try_propose(&mut self, index: usize) {
+        let now_ns = self.now_ns;
+        let client = &self.clients[index];
+        let group = client.group;
+        let node = match client.master_hint {
+            Some(node) => node,
+            None => self.prng.below_usize(self.nodes.len()),
+        };
+        let pending = self.clients[index].pending.clone().expect("pending");
+        if !self.nodes[node].up || self.nodes[node].paused {
+            let client = &mut self.clients[index];
+            client.master_hint = None;
+            client.pending.as_mut().expect("pending").next_try_ns = now_ns + CLIENT_RETRY_NS;
+            return;
+        }
+        let batch: Arc<[u8]> = Arc::from(encode(&pending.op));
+        let mut effects = Vec::new();
+        let replica = &mut self.nodes[node].replicas[group];
+        let result = replica.propose(batch, &mut effects);
+        replica.check_invariants();
+        let client = &mut self.clients[index];
+        match result {
+            Ok(slot) => {
+                client.master_hint = Some(node);
+                client.pending.as_mut().expect("pending").node = Some(node);
+                let client_id = client.id;
+                let op = pending.op.op;
+                let node_id = self.nodes[node].id;
+                self.log(|| format!("client {client_id} op {op} proposed at {node_id} {slot}"));
+            }
+            Err(error) => {
+                client.master_hint = match error {
+                    ProposeError::NotMaster { master: Some(master) } => Some(index_of(master)),
+                    _ => None,
+                };
+                client.pending.as_mut().expect("pending").next_try_ns = now_ns + CLIENT_RETRY_NS;
+            }
+        }
+        self.effects(node, group, effects);
+    }
+
+    /// End of run: pending requests become unknown; durability and linearizability checks.
+    fn finish(&mut self) {
+        for index in 0..self.clients.len() {
+            if let Some(pending) = self.clients[index].pending.take() {
+                let client = &self.clients[index];
+                self.histories[client.group].push(linearizability::Operation::unknown(
+                    client.id,
+                    pending.op.input,
+                    pending.call_ns,
+                ));
+            }
+        }
+        if !self.report.violations.is_empty() {
+            return;
+        }
+        // Every acknowledged write is in the state of every replica that caught up.
+        for group in 0..self.histories.len() {
+            let top = self.nodes.iter().map(|node| node.machines[group].applied).max();
+            for node in &self.nodes {
+                let machine = &node.machines[group];
+                if Some(machine.applied) != top {
+                    continue;
+                }
+                for &(_, op) in self.acknowledged.iter().filter(|(g, _)| *g == group) {
+                    if !machine.ops.contains(&op) {
+                        let what = format!("{} g{group}: acknowledged op {op} lost", node.id);
+                        self.report.violations.push(what);
+                    }
+                }
+            }
+        }
+        // At least one request per group returned after the liveness bound.
+        for group in 0..self.histories.len() {
+            let heal = self.heal_ns.unwrap_or(0);
+            let late = self.histories[group].iter().any(|operation| {
+                operation.call_time >= heal + LIVENESS_NS_MAX && operation.return_time().is_some()
+            });
+            if !late {
+                self.report
+                    .violations
+                    .push(format!("liveness: g{group} completed nothing after the heal"));
+            }
+        }
+        for (group, history) in self.histories.iter().enumerate() {
+            let report = linearizability::check(&KvModel, history);
+            match report.verdict {
+                linearizability::Verdict::NotLinearizable(counterexample) => {
+                    let what =
+                        format!("g{group} not linearizable: {}", counterexample.describe(history));
+                    self.report.violations.push(what);
+                }
+                linearizability::Verdict::Unknown { .. } => {
+                    self.report.linearizability_unknown += 1;
+                }
+                linearizability::Verdict::Linearizable => {}
+            }
+        }
+    }
+}
+
+fn replica_options(node: NodeId, group: u32, seed: u64, now_ns: u64) -> Options {
+    Options { node, group: GroupId(group), seed, clock_origin_millis: now_ns / MILLISECOND_NS }
+}
+
+fn index_of(node: NodeId) -> usize {
+    usize::try_from(node.get() - 1).expect("fits")
+}
+
+/// Runs one seed, with `plant` planted if given; the report and the trace (empty without
+/// `trace`).
+///
+/// A panic during the run (an assertion of the core or of the harness) becomes a violation.
+#[must_use]
+pub fn run_seed(seed: u64, trace: bool, plant: Option<Plant>) -> (RunReport, Vec<String>) {
+    let run = || {
+        let cluster = Cluster::new(seed, trace);
+        match plant {
+            Some(plant) => cluster.with_plant(plant).run(),
+            None => cluster.run(),
+        }
+    };
+    // An assertion of the core (or of the harness) is a violation of this seed, not the end
+    // of the whole run.
+    std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic without a message");
+        let report =
+            RunReport { violations: vec![format!("panic: {message}")], ..RunReport::default() };
+        (report, Vec::new())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_op_round_trips_through_its_encoding() {
+        let ops = [
+            KvCommand::Get,
+            KvCommand::Set(Bytes::from("v")),
+            KvCommand::Del,
+            KvCommand::SetNx(Bytes::from("x")),
+            KvCommand::Incr,
+            KvCommand::Cas { expected: None, new: Some(Bytes::from("n")) },
+        ];
+        for (op, command) in ops.into_iter().enumerate() {
+            let op = EncodedOp {
+                op: u64::try_from(op).unwrap(),
+                input: KvInput { key: Bytes::from("key"), command },
+            };
+            assert_eq!(decode(&encode(&op)), op);
+        }
+    }
+
+    #[test]
+    fn twenty_seeds_run_clean() {
+        for seed in 0..20 {
+            let (report, _) = run_seed(seed, false, None);
+            assert!(report.violations.is_empty(), "seed {seed}: {report:?}");
+            assert!(report.returned > 0, "seed {seed}: nothing returned");
+        }
+    }
+
+    #[test]
+    fn every_plant_is_caught_within_a_few_seeds() {
+        for plant in Plant::ALL {
+            let caught =
+                (0..10).any(|seed| !run_seed(seed, false, Some(plant)).0.violations.is_empty());
+            assert!(caught, "{} went unnoticed", plant.name());
+        }
+    }
+
+    #[test]
+    fn a_seed_replays_identically() {
+        let (first, _) = run_seed(7, false, None);
+        let (second, _) = run_seed(7, false, None);
+        assert_eq!((first.ops, first.returned), (second.ops, second.returned));
+    }
+}
