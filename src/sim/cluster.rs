@@ -216,11 +216,31 @@ struct Machine {
     /// Every slot below this one is applied.
     applied: Slot,
     ops: BTreeSet<u64>,
+    /// FNV-1a over the applied ops in the order applied, kept as they come: hashing the
+    /// whole set after every apply made runs quadratic in their length.
+    ops_digest: u64,
+}
+
+/// FNV-1a parameters.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0100_0000_01b3;
+
+fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
 }
 
 impl Machine {
     fn new() -> Machine {
-        Machine { data: BTreeMap::new(), applied: Slot(0), ops: BTreeSet::new() }
+        Machine {
+            data: BTreeMap::new(),
+            applied: Slot(0),
+            ops: BTreeSet::new(),
+            ops_digest: FNV_OFFSET,
+        }
     }
 
     /// Applies one command once (a duplicate of an applied op is ignored).
@@ -228,6 +248,7 @@ impl Machine {
         if !self.ops.insert(op.op) {
             return None;
         }
+        self.ops_digest = fnv(self.ops_digest, &op.op.to_le_bytes());
         let value = self.data.get(&op.input.key).cloned();
         let (after, output) = KvModel::apply(&value, &op.input.command);
         match after {
@@ -237,27 +258,16 @@ impl Machine {
         Some(output)
     }
 
-    /// FNV-1a over the contents and the applied ops.
+    /// FNV-1a over the contents, then the digest of the applied ops.
     fn hash(&self) -> u64 {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0100_0000_01b3;
-        let mut hash = OFFSET;
-        let mut eat = |bytes: &[u8]| {
-            for byte in bytes {
-                hash ^= u64::from(*byte);
-                hash = hash.wrapping_mul(PRIME);
-            }
-        };
+        let mut hash = FNV_OFFSET;
         for (key, value) in &self.data {
-            eat(&key.0);
-            eat(&[0xff]);
-            eat(&value.0);
-            eat(&[0xfe]);
+            hash = fnv(hash, &key.0);
+            hash = fnv(hash, &[0xff]);
+            hash = fnv(hash, &value.0);
+            hash = fnv(hash, &[0xfe]);
         }
-        for op in &self.ops {
-            eat(&op.to_le_bytes());
-        }
-        hash
+        fnv(hash, &self.ops_digest.to_le_bytes())
     }
 }
 
