@@ -68,6 +68,9 @@ pub const DOWN_NS_MAX: u64 = 3 * SECOND_NS;
 pub const CRASH_WRITE_SURVIVES_PPM: u32 = PARTS_PER_MILLION / 2;
 /// Virtual nanoseconds per tick at zero drift.
 const TICK_NS: u64 = TICK_MILLIS * MILLISECOND_NS;
+/// Longest time between two control actions (a leader transfer or a membership step): short,
+/// so transfers come as a master-change storm.
+pub const CONTROL_NS_MAX: u64 = 600 * MILLISECOND_NS;
 /// The events a run may take at most (a livelock guard).
 const EVENTS_MAX: u64 = 50_000_000;
 
@@ -86,6 +89,10 @@ pub struct SimFaults {
     pub drift: bool,
     /// Slow disk writes.
     pub disk_slow: bool,
+    /// Leader transfers requested of the masters, again and again (a master-change storm).
+    pub transfer: bool,
+    /// Membership changes under load: a voter removed, added back as a learner, promoted.
+    pub membership: bool,
 }
 
 impl SimFaults {
@@ -101,6 +108,8 @@ impl SimFaults {
             pause: prng.chance(half),
             drift: prng.chance(half),
             disk_slow: prng.chance(half),
+            transfer: prng.chance(half),
+            membership: prng.chance(half),
         }
     }
 
@@ -113,6 +122,8 @@ impl SimFaults {
             (self.pause, "pause"),
             (self.drift, "clock-drift"),
             (self.disk_slow, "disk-slow"),
+            (self.transfer, "master-transfer"),
+            (self.membership, "membership"),
         ] {
             if enabled {
                 kinds.push(name);
@@ -423,6 +434,7 @@ pub struct Cluster {
     network: SimNetwork<(usize, Message)>,
     nemesis: NetworkNemesis,
     next_process_fault_ns: Option<u64>,
+    next_control_ns: Option<u64>,
     clients: Vec<Client>,
     histories: Vec<Vec<KvOperation>>,
     next_op: u64,
@@ -496,6 +508,8 @@ impl Cluster {
         }
         let next_process_fault_ns =
             (faults.crash || faults.pause).then(|| prng.range(1..=NEMESIS_PROCESS_NS_MAX));
+        let next_control_ns =
+            (faults.transfer || faults.membership).then(|| prng.range(1..=CONTROL_NS_MAX));
         let report =
             RunReport { fault_kinds: faults.kinds(), nodes: faults.nodes, ..RunReport::default() };
         Cluster {
@@ -507,6 +521,7 @@ impl Cluster {
             network,
             nemesis,
             next_process_fault_ns,
+            next_control_ns,
             clients,
             histories: vec![Vec::new(); groups],
             next_op: 1,
@@ -593,6 +608,7 @@ impl Cluster {
         consider(self.network.next_event_time());
         consider(self.nemesis.next_event_time());
         consider(self.next_process_fault_ns);
+        consider(self.next_control_ns);
         for node in &self.nodes {
             if node.up && !node.paused {
                 consider(Some(node.next_tick_ns));
@@ -626,6 +642,9 @@ impl Cluster {
         }
         if self.next_process_fault_ns.is_some_and(|time| time <= now_ns) {
             self.process_fault();
+        }
+        if self.next_control_ns.is_some_and(|time| time <= now_ns) {
+            self.control();
         }
         while let Some(delivery) = self.network.pop_due(now_ns) {
             let to = index_of(delivery.to);
@@ -711,6 +730,68 @@ impl Cluster {
         self.nodes[index].back_ns = back_ns;
     }
 
+    /// A control action on one group's serving master: a leader transfer to a random voter,
+    /// or the next step of the membership cycle (remove a voter; add it back as a learner;
+    /// promote it). Refusals (a change or transfer in progress) are simply retried later.
+    fn control(&mut self) {
+        let now_ns = self.now_ns;
+        self.next_control_ns = Some(now_ns + self.prng.range(1..=CONTROL_NS_MAX));
+        let group = self.prng.below_usize(self.nodes[0].replicas.len());
+        let Some(index) = (0..self.nodes.len()).find(|&index| {
+            let node = &self.nodes[index];
+            node.up && !node.paused && node.replicas[group].is_serving()
+        }) else {
+            return;
+        };
+        let membership = match (self.faults.transfer, self.faults.membership) {
+            (true, true) => self.prng.chance(PARTS_PER_MILLION / 2),
+            (_, membership) => membership,
+        };
+        let replica = &self.nodes[index].replicas[group];
+        let own = replica.node();
+        let current = replica.configuration(Slot(u64::MAX)).clone();
+        let voters: Vec<NodeId> =
+            current.voters().iter().copied().filter(|voter| *voter != own).collect();
+        let master = self.nodes[index].id;
+        if !membership {
+            if voters.is_empty() {
+                return;
+            }
+            let target = voters[self.prng.below_usize(voters.len())];
+            self.log(|| format!("control g{group}: transfer {master} -> {target}"));
+            self.input(index, group, |replica, effects| {
+                let _refused = replica.transfer(target, effects);
+            });
+            return;
+        }
+        let Some(next) = self.next_membership(&current, &voters) else { return };
+        self.log(|| format!("control g{group}: {master} proposes {next:?}"));
+        self.input(index, group, |replica, effects| {
+            let _refused = replica.propose_membership(next, effects);
+        });
+    }
+
+    /// The next step of the membership cycle from `current` (`others`: the voters other than
+    /// the master): promote a learner, else add back a node that is no member, else remove a
+    /// voter other than the master (never below two voters).
+    fn next_membership(&mut self, current: &Membership, others: &[NodeId]) -> Option<Membership> {
+        let epoch = current.epoch + 1;
+        let mut voters = current.voters().clone();
+        let mut learners = current.learners().clone();
+        if let Some(learner) = learners.pop_first() {
+            voters.insert(learner);
+        } else if let Some(outsider) =
+            self.nodes.iter().map(|node| node.id).find(|id| !current.members().contains(id))
+        {
+            learners.insert(outsider);
+        } else if others.len() >= 2 {
+            voters.remove(&others[self.prng.below_usize(others.len())]);
+        } else {
+            return None;
+        }
+        Membership::majority(epoch, voters, learners).ok()
+    }
+
     /// Power loss: writes in flight survive or not by a draw; memory is lost.
     fn crash(&mut self, index: usize) {
         self.report.crashes += 1;
@@ -771,6 +852,7 @@ impl Cluster {
         }
         self.network.set_faults(NetworkFaults::none());
         self.next_process_fault_ns = None;
+        self.next_control_ns = None;
         self.faults.disk_slow = false;
         let now_ns = self.now_ns;
         for node in &mut self.nodes {
