@@ -19,7 +19,7 @@ use super::value::{Membership, Value, ValueKind};
 use crate::constants::{
     ACCEPT_AHEAD_SLOTS_MAX, CATCH_UP_ENTRIES_MAX, CATCH_UP_RETRY_TICKS, ELECTION_TIMEOUT_TICKS_MAX,
     ELECTION_TIMEOUT_TICKS_MIN, PERSISTS_IN_FLIGHT_MAX, PERSISTS_RESERVED_COUNT,
-    PIPELINE_WINDOW_SLOTS, PROMISE_ENTRIES_MAX, SNAPSHOT_INTERVAL_SLOTS, TICK_MILLIS,
+    PIPELINE_WINDOW_SLOTS, PROMISE_ENTRIES_MAX, TICK_MILLIS,
 };
 use crate::types::{Ballot, GroupId, NodeId, Slot};
 
@@ -35,6 +35,10 @@ pub struct Options {
     /// The runtime's clock when the replica started, in milliseconds: the master's time stamp
     /// is this plus the ticks since, never below a stamp it has seen.
     pub clock_origin_millis: u64,
+    /// Applied slots above the truncation point after which the replica asks for a snapshot
+    /// (`TakeSnapshot`): `SNAPSHOT_INTERVAL_SLOTS` in production; the simulator uses fewer so
+    /// snapshots and truncation happen within a run. Must exceed `ACCEPT_AHEAD_SLOTS_MAX`.
+    pub snapshot_interval_slots: u64,
 }
 
 /// Names one read request, chosen by the caller.
@@ -209,9 +213,15 @@ impl Replica {
     /// it no longer remembers), and re-applies its chosen prefix from the snapshot on.
     ///
     /// # Panics
-    /// If no configuration governs the truncation point.
+    /// If no configuration governs the truncation point, or the snapshot interval is not above
+    /// `ACCEPT_AHEAD_SLOTS_MAX`.
     #[must_use]
     pub fn restart(options: Options, durable: DurableState) -> Replica {
+        assert!(
+            options.snapshot_interval_slots > ACCEPT_AHEAD_SLOTS_MAX,
+            "snapshot interval {} within the accept-ahead range",
+            options.snapshot_interval_slots
+        );
         let truncation = durable.snapshot.slot;
         let configurations: BTreeMap<Slot, Membership> =
             durable.snapshot.configurations.into_iter().collect();
@@ -773,8 +783,8 @@ impl Replica {
             self.after_master_input(effects);
         }
         self.flush_lazy(effects);
-        if !self.snapshot_requested && self.applied.0 - self.truncation.0 >= SNAPSHOT_INTERVAL_SLOTS
-        {
+        let interval = self.options.snapshot_interval_slots;
+        if !self.snapshot_requested && self.applied.0 - self.truncation.0 >= interval {
             self.snapshot_requested = true;
             let meta = self.snapshot_meta(self.applied);
             effects.push(Effect::TakeSnapshot { meta });

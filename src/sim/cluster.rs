@@ -1145,7 +1145,13 @@ impl Cluster {
 }
 
 fn replica_options(node: NodeId, group: u32, seed: u64, now_ns: u64) -> Options {
-    Options { node, group: GroupId(group), seed, clock_origin_millis: now_ns / MILLISECOND_NS }
+    Options {
+        node,
+        group: GroupId(group),
+        seed,
+        clock_origin_millis: now_ns / MILLISECOND_NS,
+        snapshot_interval_slots: crate::constants::SNAPSHOT_INTERVAL_SLOTS,
+    }
 }
 
 fn index_of(node: NodeId) -> usize {

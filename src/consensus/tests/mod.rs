@@ -44,7 +44,13 @@ pub(super) fn voters(epoch: u64, ids: &[u64]) -> Membership {
 }
 
 pub(super) fn options(id: u64) -> Options {
-    Options { node: n(id), group: GroupId(1), seed: id, clock_origin_millis: 0 }
+    Options {
+        node: n(id),
+        group: GroupId(1),
+        seed: id,
+        clock_origin_millis: 0,
+        snapshot_interval_slots: crate::constants::SNAPSHOT_INTERVAL_SLOTS,
+    }
 }
 
 pub(super) fn replica(id: u64, ids: &[u64]) -> Replica {
