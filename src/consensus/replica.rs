@@ -552,12 +552,14 @@ impl Replica {
         let raised = (ballot > self.promised).then_some(ballot);
         self.promised = ballot;
         let ahead = Slot(self.frontier.0 + ACCEPT_AHEAD_SLOTS_MAX);
-        if slot >= self.truncation && slot < ahead && self.has_acceptor_room() {
+        // A slot known chosen here with another value: the Accept comes from a master whose
+        // ballot is below the one that chose it (every higher ballot proposes the chosen
+        // value), delayed, reaching a replica that learned the slot by catch-up and so never
+        // promised that higher ballot. Its value can never be chosen; keep ours, answer nothing.
+        let stale = self.log.get(&slot).is_some_and(|entry| entry.chosen && entry.value != value);
+        if slot >= self.truncation && slot < ahead && !stale && self.has_acceptor_room() {
             self.stamp_millis = self.stamp_millis.max(value.stamp_millis);
             let chosen = self.log.get(&slot).is_some_and(|entry| entry.chosen);
-            if chosen {
-                assert_eq!(self.log[&slot].value, value, "{slot} chosen twice");
-            }
             let record = Record { slot, ballot, value: value.clone(), chosen };
             self.log.insert(slot, Entry { ballot, value, chosen });
             let after = AfterPersist::Accepted { to: from, ballot, slot };

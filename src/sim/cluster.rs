@@ -577,6 +577,13 @@ impl Cluster {
     /// If the run exceeds `EVENTS_MAX` events (virtual time stopped advancing).
     #[must_use]
     pub fn run(mut self) -> (RunReport, Vec<String>) {
+        self.run_in_place();
+        let trace = self.trace.take().unwrap_or_default();
+        (self.report, trace)
+    }
+
+    /// [`Cluster::run`] without consuming the cluster, so a panic leaves its trace behind.
+    fn run_in_place(&mut self) {
         let mut events = 0u64;
         let end_ns = FAULT_PHASE_NS + LIVENESS_NS_MAX + LIVENESS_WINDOW_NS;
         while self.now_ns < end_ns && self.report.violations.is_empty() {
@@ -593,8 +600,6 @@ impl Cluster {
             assert!(events < EVENTS_MAX, "the run exceeded {EVENTS_MAX} events");
         }
         self.finish();
-        let trace = self.trace.take().unwrap_or_default();
-        (self.report, trace)
     }
 
     /// Advances to the next event and handles everything due then.
@@ -1164,25 +1169,25 @@ fn index_of(node: NodeId) -> usize {
 /// A panic during the run (an assertion of the core or of the harness) becomes a violation.
 #[must_use]
 pub fn run_seed(seed: u64, trace: bool, plant: Option<Plant>) -> (RunReport, Vec<String>) {
-    let run = || {
-        let cluster = Cluster::new(seed, trace);
-        match plant {
-            Some(plant) => cluster.with_plant(plant).run(),
-            None => cluster.run(),
-        }
-    };
+    let mut cluster = Cluster::new(seed, trace);
+    if let Some(plant) = plant {
+        cluster = cluster.with_plant(plant);
+    }
     // An assertion of the core (or of the harness) is a violation of this seed, not the end
-    // of the whole run.
-    std::panic::catch_unwind(run).unwrap_or_else(|panic| {
+    // of the whole run; the trace up to the panic is kept for the replay.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cluster.run_in_place()));
+    if let Err(panic) = outcome {
         let message = panic
             .downcast_ref::<String>()
             .map(String::as_str)
             .or_else(|| panic.downcast_ref::<&str>().copied())
             .unwrap_or("a panic without a message");
-        let report =
-            RunReport { violations: vec![format!("panic: {message}")], ..RunReport::default() };
-        (report, Vec::new())
-    })
+        let what = format!("panic: {message}");
+        cluster.log(|| format!("VIOLATION {what}"));
+        cluster.report.violations.push(what);
+    }
+    let trace = cluster.trace.take().unwrap_or_default();
+    (cluster.report, trace)
 }
 
 #[cfg(test)]

@@ -161,3 +161,34 @@ fn a_replica_asks_for_a_snapshot_every_interval_and_forgets_the_slots_below_it()
     assert_eq!(replica.truncation(), Slot(SNAPSHOT_INTERVAL_SLOTS));
     assert!(replica.chosen(Slot(0)).is_none(), "forgotten: it lives in the snapshot");
 }
+
+#[test]
+fn a_stale_masters_accept_for_a_slot_learned_chosen_by_catch_up_is_ignored() {
+    // Found by klein-sim (seed 102201): a replica learned slot 0 chosen through catch-up, so it
+    // never promised the ballot that chose it; a delayed Accept of an older master then
+    // carried another value for that slot. It used to trip "chosen twice" (or, without the
+    // assertion, would have overwritten the chosen value).
+    let mut replica = replica(2, &[1, 2, 3]);
+    let chosen = batch(b"chosen", 5);
+    let mut effects = Vec::new();
+    let catch_up = Message::CatchUp { entries: vec![(Slot(0), chosen.clone())], frontier: Slot(1) };
+    replica.on_message(n(3), catch_up, &mut effects);
+    assert_eq!(replica.chosen(Slot(0)), Some(&chosen));
+    let mut effects = Vec::new();
+    let stale = batch(b"stale", 1);
+    let accept =
+        Message::Accept { ballot: b(1, 1), slot: Slot(0), value: stale, frontier: Slot(0) };
+    replica.on_message(n(1), accept, &mut effects);
+    replica.check_invariants();
+    let records: Vec<&Record> = effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Persist { records, .. } => Some(records),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(records.is_empty(), "nothing accepted: {records:?}");
+    assert!(complete_all(&mut replica, &effects).is_empty(), "no Accepted announced");
+    assert_eq!(replica.chosen(Slot(0)), Some(&chosen), "the chosen value stays");
+}
