@@ -492,9 +492,12 @@ impl Replica {
         effects: &mut Vec<Effect>,
     ) {
         self.round_seen = self.round_seen.max(ballot.round);
-        // The master of the promised ballot asking for the next window of its phase 1: the
-        // vow stands already, only the report is new (and stickiness is its own).
-        let next_window = ballot == self.promised && ballot.node == from.get();
+        // The master of `ballot` asking for the next window of its phase 1: either the vow
+        // stands already (only the report is new), or this replica follows that master
+        // without having promised its ballot (it missed the first window) and promises now.
+        // Stickiness protects the followed master's lease; its own Prepare cannot harm it.
+        let followed = self.master_seen == Some((from, ballot)) && ballot > self.promised;
+        let next_window = ballot.node == from.get() && (ballot == self.promised || followed);
         if !next_window && (ballot <= self.promised || (!transfer && self.is_sticky())) {
             let promised = self.promised;
             send(effects, from, Message::Reject { ballot, promised });
@@ -503,7 +506,9 @@ impl Replica {
         if !self.has_acceptor_room() {
             return; // Overloaded: the candidate retries.
         }
-        if !next_window {
+        if next_window {
+            self.promised = ballot;
+        } else {
             self.step_down(effects);
             self.promised = ballot;
             self.master_seen = None;

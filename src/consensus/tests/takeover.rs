@@ -219,3 +219,40 @@ fn an_acceptor_reports_one_window_and_answers_its_masters_next_prepare() {
     replica.on_message(n(3), prepare(0), &mut effects);
     assert_eq!(sends(&effects), [(n(3), Message::Reject { ballot, promised: ballot })]);
 }
+
+#[test]
+fn a_follower_that_missed_the_first_window_promises_its_masters_next_window() {
+    // Found by klein-sim (seed 200985 with membership changes): a replica down during the
+    // master's first window followed its heartbeats afterwards, so stickiness refused the
+    // master's own next-window Prepare, and the master waited forever.
+    let mut replica = replica(2, &[1, 2, 3]);
+    let ballot = b(3, 1);
+    let heartbeat = Message::Heartbeat { ballot, frontier: Slot(0), truncation: Slot(0), round: 1 };
+    replica.on_message(n(1), heartbeat, &mut Vec::new());
+    assert_eq!(replica.master(), Some(n(1)));
+    let window = crate::constants::PROMISE_ENTRIES_MAX;
+
+    // Another candidate is still refused: the master is live.
+    let mut effects = Vec::new();
+    let other = Message::Prepare { ballot: b(4, 3), from: Slot(0), transfer: false };
+    replica.on_message(n(3), other, &mut effects);
+    let refused = Message::Reject { ballot: b(4, 3), promised: Ballot::ZERO };
+    assert_eq!(sends(&effects), [(n(3), refused)]);
+
+    let mut effects = Vec::new();
+    let prepare = Message::Prepare { ballot, from: Slot(window), transfer: false };
+    replica.on_message(n(1), prepare, &mut effects);
+    let persist = Effect::Persist {
+        id: PersistId(1),
+        promised: Some(ballot),
+        records: vec![],
+        chosen: vec![],
+    };
+    assert_eq!(effects, [persist]);
+    let promised = complete_all(&mut replica, &effects);
+    let [Effect::Send { to, message: Message::Promise(promise) }] = promised.as_slice() else {
+        panic!("one promise expected: {promised:?}");
+    };
+    assert_eq!((*to, promise.ballot(), promise.from()), (n(1), ballot, Slot(window)));
+    assert_eq!(replica.master(), Some(n(1)), "still following its master");
+}
