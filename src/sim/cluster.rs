@@ -882,9 +882,13 @@ impl Cluster {
             let id = write.id;
             self.input(index, write.group, |replica, effects| replica.on_persisted(id, effects));
         }
-        if self.nodes[index].next_tick_ns <= now_ns {
+        // A pause stops the process, not its clock: every tick that came due meanwhile is
+        // delivered on resume, as a runtime counting ticks from a monotonic clock does. (A
+        // pause that swallowed them would stretch the master's lease and check-quorum by the
+        // pause: seed 337 served stale lease reads that way.)
+        while self.nodes[index].next_tick_ns <= now_ns {
             let period = self.nodes[index].tick_period_ns();
-            self.nodes[index].next_tick_ns = now_ns + period;
+            self.nodes[index].next_tick_ns += period;
             for group in 0..self.nodes[index].replicas.len() {
                 self.input(index, group, Replica::on_tick);
             }
