@@ -25,11 +25,10 @@
 //! the replica from that mirror. Snapshots are never taken (`TakeSnapshot` is ignored, so no
 //! replica truncates and no `SnapshotWanted` arises).
 //!
-//! Known finding (core, not fixed here): seeds 1184 and 5067 fail the liveness check. An
-//! acceptor holding a slot at or beyond `from + PROMISE_ENTRIES_MAX` answers a `Prepare` with
-//! "behind" and its own frontier even when that frontier is below the candidate's; the
-//! candidate then neither counts the promise nor catches up, so no phase-1 quorum forms and
-//! elections repeat (`promise_report` in `replica.rs`, `on_promise` in `master.rs`).
+//! Past finding (core, fixed by "phase 1 by windows under one ballot"): seeds 1184 and 5067
+//! of the first workload failed the liveness check, acceptors holding slots a window past
+//! every frontier answering "behind" to every candidate. The workload has changed since
+//! (reads through the read path), so those seed numbers now draw other schedules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
