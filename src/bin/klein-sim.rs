@@ -4,10 +4,13 @@
 //! progress, and ends with `sim: seeds=N faults=K violations=0 ops=M`. A failing seed prints
 //! its violations and the one-line replay command, and the process exits non-zero. The start
 //! seed comes from the OS when absent: the only non-deterministic input, printed first.
+//! `--list-plants` prints the bugs `--plant NAME` can plant (in the consensus core or the
+//! simulated disk), one a line, name first; a planted run must fail.
 //!
 //! ```text
 //! cargo run --release --features sim --bin klein-sim -- --seeds 100
 //! klein-sim --seeds 1 --seed 42 --trace
+//! klein-sim --plant apply-out-of-order --seeds 200
 //! ```
 
 use std::collections::BTreeSet;
@@ -15,7 +18,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::process::ExitCode;
 
 use clap::Parser;
-use klein::sim::cluster::{Plant, run_seed};
+use klein::sim::cluster::{Planted, run_seed};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,7 +42,8 @@ struct Cli {
     /// List the bugs `--plant` can plant, then exit.
     #[arg(long)]
     list_plants: bool,
-    /// Plant a bug in the simulated persistence (see `--list-plants`); a run should fail.
+    /// Plant a bug in the consensus core or the simulated disk (see `--list-plants`); a run
+    /// should fail.
     #[arg(long, value_name = "NAME")]
     plant: Option<String>,
 }
@@ -47,12 +51,12 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.list_plants {
-        for plant in Plant::ALL {
-            println!("{}", plant.name());
+        for plant in Planted::all() {
+            println!("{:<32} {}", plant.name(), plant.description());
         }
         return ExitCode::SUCCESS;
     }
-    let plant = match cli.plant.as_deref().map(|name| (name, Plant::from_name(name))) {
+    let plant = match cli.plant.as_deref().map(|name| (name, Planted::from_name(name))) {
         None => None,
         Some((_, Some(plant))) => Some(plant),
         Some((name, None)) => {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::durable::Record;
 use super::message::{Accepted, Message, Promise, PromiseEntry};
+use super::plant::Plant;
 use super::quorum::Phase;
 use super::replica::{
     AfterPersist, Effect, ProposeError, ReadId, ReadPath, Replica, RoleState, send,
@@ -231,7 +232,10 @@ impl Replica {
         let Some(candidate) = self.phase1() else { return };
         let acks: BTreeSet<NodeId> = candidate.promises.keys().copied().collect();
         let configurations = self.phase1_configurations(candidate);
-        if !configurations.iter().all(|m| m.quorums().is_quorum(Phase::One, &acks)) {
+        // PLANTED: the first promise (its own) is taken for a quorum: the master then proposes
+        // under a ballot no quorum prepared.
+        let unprepared = self.planted(Plant::AcceptUnderUnpreparedBallot);
+        if !unprepared && !configurations.iter().all(|m| m.quorums().is_quorum(Phase::One, &acks)) {
             return;
         }
         let mut merged: BTreeMap<Slot, PromiseEntry> = BTreeMap::new();
@@ -401,8 +405,10 @@ impl Replica {
 
     pub(super) fn tick_master(&mut self, effects: &mut Vec<Effect>) {
         let now = self.now;
+        // PLANTED (lease reads): no check-quorum, a cut-off master keeps believing it masters.
+        let check_quorum = !self.planted(Plant::LeaseReadWithoutCheckQuorum);
         let master = self.master_mut();
-        if now >= master.quorum_tick + ELECTION_TIMEOUT_TICKS_MIN {
+        if check_quorum && now >= master.quorum_tick + ELECTION_TIMEOUT_TICKS_MIN {
             self.step_down(effects); // Check-quorum: no quorum heard for an election timeout.
             return;
         }
@@ -538,6 +544,8 @@ impl Replica {
         effects: &mut Vec<Effect>,
     ) -> Result<ReadPath, ProposeError> {
         let (now, frontier) = (self.now, self.frontier);
+        // PLANTED: the lease is taken for granted, whether a quorum confirmed a round or not.
+        let lease_assumed = self.planted(Plant::LeaseReadWithoutCheckQuorum);
         let RoleState::Master(master) = &mut self.role else {
             return Err(ProposeError::NotMaster { master: self.master() });
         };
@@ -550,7 +558,7 @@ impl Replica {
         if master.reads.len() >= READS_PENDING_MAX {
             return Err(ProposeError::WindowFull);
         }
-        let path = if now < master.lease_until_tick {
+        let path = if lease_assumed || now < master.lease_until_tick {
             master.reads.push_back(PendingRead { id, frontier, round: None });
             ReadPath::Lease
         } else {

@@ -23,6 +23,7 @@
 //!   snapshots. `master`: phase 1, the pipelined phase 2, leases, check-quorum, reads
 //!   (lease and read-index), leader transfer, membership changes.
 //! - `jitter`: the seeded election timeout jitter.
+//! - `plant`: bugs the simulator plants on purpose (tests and the `sim` feature only).
 //!
 //! Tests: `tests/` here, one file per protocol rule, each feeding inputs and asserting exact
 //! effects, plus a small deterministic cluster driver. The full simulator (`klein-sim`, faults,
@@ -32,6 +33,7 @@ pub mod durable;
 mod jitter;
 mod master;
 pub mod message;
+pub mod plant;
 pub mod quorum;
 pub mod replica;
 pub mod value;
@@ -41,5 +43,6 @@ mod tests;
 
 pub use durable::{DurableState, PersistId, Persisted, Record, SnapshotMeta};
 pub use message::{Accepted, Message, Promise, PromiseEntry};
+pub use plant::Plant;
 pub use replica::{Effect, Options, ProposeError, ReadId, ReadPath, Replica, Role};
 pub use value::{Membership, Value, ValueKind};

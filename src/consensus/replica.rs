@@ -15,6 +15,7 @@ use super::durable::{DurableState, PersistId, Persists, Record, SnapshotMeta};
 use super::jitter::Jitter;
 use super::master::{Candidate, Claim, Master};
 use super::message::{Accepted, Message, Promise, PromiseEntry};
+use super::plant::Plant;
 use super::value::{Membership, Value, ValueKind};
 use crate::constants::{
     ACCEPT_AHEAD_SLOTS_MAX, CATCH_UP_ENTRIES_MAX, CATCH_UP_RETRY_TICKS, ELECTION_TIMEOUT_TICKS_MAX,
@@ -191,6 +192,9 @@ pub struct Replica {
     pub(super) snapshot_requested: bool,
     pub(super) stamp_millis: u64,
     pub(super) promised_checked: Ballot,
+    /// The bug planted here, if any (`plant.rs`).
+    #[cfg(any(test, feature = "sim"))]
+    pub(super) plant: Option<Plant>,
 }
 
 impl Replica {
@@ -251,6 +255,8 @@ impl Replica {
             snapshot_requested: false,
             stamp_millis: durable.snapshot.stamp_millis.max(options.clock_origin_millis),
             promised_checked: durable.promised,
+            #[cfg(any(test, feature = "sim"))]
+            plant: None,
         };
         for record in durable.records {
             if record.slot < truncation {
@@ -335,6 +341,13 @@ impl Replica {
     #[must_use]
     pub fn chosen(&self, slot: Slot) -> Option<&Value> {
         self.log.get(&slot).filter(|entry| entry.chosen).map(|entry| &entry.value)
+    }
+
+    /// The ballot `slot` is held under here (accepted, or learned chosen) and its value, if
+    /// held and not truncated.
+    #[must_use]
+    pub fn accepted(&self, slot: Slot) -> Option<(Ballot, &Value)> {
+        self.log.get(&slot).map(|entry| (entry.ballot, &entry.value))
     }
 
     /// The membership governing `slot`.
@@ -516,6 +529,12 @@ impl Replica {
             self.reset_election_deadline();
         }
         let after = AfterPersist::Promise { to: from, ballot, from: slot };
+        if self.planted(Plant::PromiseNotPersisted) {
+            // PLANTED: the proof covers the promise, the disk is never asked to write it.
+            let id = self.persists.start(Some(ballot), vec![], after);
+            effects.push(Effect::Persist { id, promised: None, records: vec![], chosen: vec![] });
+            return;
+        }
         self.persist(Some(ballot), vec![], after, effects);
     }
 
@@ -567,8 +586,15 @@ impl Replica {
             let chosen = self.log.get(&slot).is_some_and(|entry| entry.chosen);
             let record = Record { slot, ballot, value: value.clone(), chosen };
             self.log.insert(slot, Entry { ballot, value, chosen });
-            let after = AfterPersist::Accepted { to: from, ballot, slot };
-            self.persist(raised, vec![record], after, effects);
+            if self.planted(Plant::ReplyBeforePersist) {
+                // PLANTED: the acceptance is announced before the write is durable.
+                self.persist(raised, vec![record], AfterPersist::Nothing, effects);
+                let accepted = Accepted::received(ballot, slot);
+                send(effects, from, Message::Accepted(accepted));
+            } else {
+                let after = AfterPersist::Accepted { to: from, ballot, slot };
+                self.persist(raised, vec![record], after, effects);
+            }
         } else if raised.is_some() && self.persists.len() < PERSISTS_IN_FLIGHT_MAX {
             self.persist(raised, vec![], AfterPersist::Nothing, effects);
         }
@@ -768,6 +794,14 @@ impl Replica {
 
     /// Emits `Apply` for every chosen slot not applied yet, in order.
     fn apply(&mut self, effects: &mut Vec<Effect>) {
+        if self.planted(Plant::ApplyOutOfOrder) {
+            // PLANTED: slots chosen above a hole are applied at once, not after the hole.
+            for (slot, entry) in self.log.range(self.frontier..) {
+                if entry.chosen {
+                    effects.push(Effect::Apply { slot: *slot, value: entry.value.clone() });
+                }
+            }
+        }
         while self.applied < self.frontier {
             let slot = self.applied;
             let value = self.log[&slot].value.clone();

@@ -11,6 +11,7 @@ mod durability;
 mod lease;
 mod membership;
 mod pipeline;
+mod plant;
 mod reads;
 mod restart;
 mod takeover;
