@@ -321,6 +321,12 @@ impl Storage {
         &self.log
     }
 
+    /// Whether events wait for [`Storage::take_events`].
+    #[must_use]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// What happened since the last call.
     pub fn take_events(&mut self) -> Vec<StorageEvent> {
         std::mem::take(&mut self.events)
