@@ -475,6 +475,8 @@ struct Node {
     open_attempts: u32,
     /// When the disk is polled next (its requests in flight complete).
     disk_due_ns: Option<u64>,
+    /// A power loss waits for the next disk poll, to meet requests in flight.
+    crash_at_disk_poll: bool,
     /// Why the node stays down for the rest of the run: its log is damaged.
     retired: Option<String>,
     /// Per group: the snapshot being written, and the newest durable one.
@@ -604,6 +606,7 @@ impl Cluster {
                 opener: None,
                 open_attempts: 0,
                 disk_due_ns: None,
+                crash_at_disk_poll: false,
                 retired: None,
                 snapshot_writing: vec![None; groups],
                 snapshot_durable: vec![None; groups],
@@ -823,6 +826,12 @@ impl Cluster {
     /// the storage's events reach the replicas.
     fn disk_due(&mut self, index: usize) {
         self.nodes[index].disk_due_ns = None;
+        if std::mem::take(&mut self.nodes[index].crash_at_disk_poll) {
+            self.crash(index, true);
+            self.after_power_loss(index);
+            self.nodes[index].back_ns = self.now_ns + self.prng.range(1..=DOWN_NS_MAX);
+            return;
+        }
         let mut completions = Vec::new();
         self.nodes[index].disk.poll(&mut completions);
         for mut completion in completions {
@@ -1004,11 +1013,14 @@ impl Cluster {
             (crash, _) => crash,
         };
         let id = self.nodes[index].id;
-        if crash {
+        if crash && self.faults.torn_write && self.prng.chance(PARTS_PER_MILLION / 2) {
+            // The power fails while the disk is busy: at the node's next disk poll.
+            self.nodes[index].crash_at_disk_poll = true;
+            self.log(|| format!("power loss of {id} at its next disk poll"));
+            return;
+        } else if crash {
             self.crash(index, self.faults.torn_write);
-            if self.faults.bit_rot && self.corrupt_node == Some(index) {
-                self.rot_a_bit(index);
-            }
+            self.after_power_loss(index);
         } else {
             self.nodes[index].paused = true;
             self.network.pause(id);
@@ -1026,6 +1038,7 @@ impl Cluster {
         node.storage = None;
         node.opener = None;
         node.disk_due_ns = None;
+        node.crash_at_disk_poll = false;
         node.fetches.clear();
         node.snapshot_writing.iter_mut().for_each(|writing| *writing = None);
         let in_flight = node.disk.in_flight_count();
@@ -1046,6 +1059,13 @@ impl Cluster {
         self.log(|| {
             format!("crash {id} ({how}, {in_flight} disk requests in flight, {writes} written)")
         });
+    }
+
+    /// What a crashed node's media suffers while it is down: bit rot, on the corrupted node.
+    fn after_power_loss(&mut self, index: usize) {
+        if self.faults.bit_rot && self.corrupt_node == Some(index) {
+            self.rot_a_bit(index);
+        }
     }
 
     /// Bit rot in the corrupted node's files while it is down.
@@ -1181,6 +1201,7 @@ impl Cluster {
         let now_ns = self.now_ns;
         for node in &mut self.nodes {
             node.back_ns = node.back_ns.min(now_ns);
+            node.crash_at_disk_poll = false;
         }
     }
 
