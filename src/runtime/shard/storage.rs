@@ -21,10 +21,8 @@
 //! storage therefore keeps the value of each slot accepted and not yet known chosen (the
 //! replica holds the same values; `ValueKind::Batch` shares its bytes).
 //!
-//! A new log must be formatted before it is used: the writer creates its first segment at
-//! once, and a power loss that leaves that (empty) segment beside a blank superblock makes
-//! the opener refuse the log as one that lost its acceptor metadata. The host makes the
-//! format durable before it starts the replicas ([`Storage::is_formatted`]).
+//! A new log is usable at once; [`Storage::is_formatted`] tells when its format write is
+//! durable (a crash before then leaves a log that opens as new again).
 //!
 //! A promise that no record of this persist covers goes to the superblock. A record covers a
 //! promise only while it is in the log, so when a snapshot truncates the log the superblock's
