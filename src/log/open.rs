@@ -387,8 +387,12 @@ impl Opener {
     }
 
     /// The superblock store to continue with, and the superblock recovery chose (none for a
-    /// new log).
-    fn choose_superblock(&mut self) -> Result<(SuperblockStore, Option<Superblock>), OpenError> {
+    /// new log). A never-formatted superblock is formatted when the segments beside it never
+    /// held a record (`never_written`): nothing was ever durable, so nothing was announced.
+    fn choose_superblock(
+        &mut self,
+        never_written: bool,
+    ) -> Result<(SuperblockStore, Option<Superblock>), OpenError> {
         let mut chosen: Option<Superblock> = None;
         let has_segments = self.listing.iter().any(|(file, _)| matches!(file, FileId::Segment(_)));
         let store = match &self.superblock {
@@ -407,7 +411,7 @@ impl Opener {
                 let areas: Vec<&[u8]> = bytes.chunks(SUPERBLOCK_COPY_SIZE_BYTES).collect();
                 match superblock::choose(&areas) {
                     Err(error) => return Err(OpenError::SuperblockLost(error.to_string())),
-                    Ok(Chosen::Fresh) if has_segments => {
+                    Ok(Chosen::Fresh) if has_segments && !never_written => {
                         return Err(OpenError::SuperblockLost("blank".into()));
                     }
                     Ok(Chosen::Fresh) => SuperblockStore::format(self.identity.clone()),
@@ -423,8 +427,18 @@ impl Opener {
     }
 
     fn build(&mut self) -> Result<Opened, OpenError> {
-        let (store, chosen) = self.choose_superblock()?;
-        let mut recovered = self.recovery.take().expect("decided once").finish()?;
+        let finished = self.recovery.take().expect("decided once").finish();
+        // Segments that never held a record (the spare a new log's writer creates at once)
+        // beside a never-formatted superblock are a new log whose format write was lost.
+        let never_written =
+            finished.as_ref().is_ok_and(|recovered| {
+                recovered.records_read == 0
+                    && recovered.corruption.is_empty()
+                    && recovered.torn_tail.is_none()
+                    && !recovered.every_group_suspect
+            }) && !self.listing.iter().any(|(file, _)| matches!(file, FileId::Snapshot { .. }));
+        let (store, chosen) = self.choose_superblock(never_written)?;
+        let mut recovered = finished?;
         // Snapshots: the one the superblock names per group must check; any other is stray.
         let mut installed = BTreeMap::new();
         let mut snapshot_damage = Vec::new();
@@ -620,6 +634,43 @@ mod tests {
         let error = open(&mut disk).unwrap_err();
         assert!(matches!(error, OpenError::SuperblockLost(_)), "{error}");
         assert!(error.to_string().contains("new member"));
+    }
+
+    /// Regression: a power loss after a new log's writer created its first segment but
+    /// before the superblock's format write was durable left an empty segment beside a blank
+    /// superblock, and the log could never be opened again (`SuperblockLost("blank")`).
+    #[test]
+    fn a_crash_before_the_first_format_write_leaves_a_new_log() {
+        use crate::log::superblock_store::SuperblockStore;
+
+        for seed in 0..4 {
+            let mut disk = SimDisk::new(seed, SimDiskOptions::default());
+            let mut opened = open(&mut disk).unwrap();
+            let mut completions = Vec::new();
+            // Everything but the superblock's writes: the segment is created, its directory
+            // entry synced.
+            for _ in 0..10 {
+                for (op, request) in opened.log.pump() {
+                    if !SuperblockStore::owns(op) {
+                        disk.submit(op, request);
+                    }
+                }
+                disk.poll(&mut completions);
+                for completion in completions.drain(..) {
+                    opened.log.on_completion(&completion).unwrap();
+                }
+            }
+            let mut crashed = disk.crash(seed);
+            assert!(segments_of(&crashed).contains(&1), "the first segment is durable");
+            let mut reopened = open(&mut crashed).unwrap();
+            assert!(reopened.corruption.is_empty());
+            reopened.log.append(&entry(0)).unwrap();
+            let durable = settle(&mut reopened.log, &mut crashed);
+            assert_eq!(durable.len(), 1);
+            let mut again = crashed.crash(seed + 10);
+            let opened = open(&mut again).unwrap();
+            assert!(opened.log.location(GroupId(2), Slot(0)).is_some(), "seed {seed}");
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! set-up they need (memory-lock limit, data directory lock, signals); and the RESP listener
 //! that accepts on every core (`SO_REUSEPORT`: the kernel spreads connections, no core hands
 //! sockets to another). Later it owns the shards, the peer transport and the disk seam's real
-//! implementation.
+//! implementation. [`shard`] is the pure part of a shard (no glommio, no clock), which the
+//! simulator runs too: today its storage adapter between the consensus core and the log.
 //!
 //! Must never: let a glommio type escape (the layers above get [`Connection`], a plain byte
 //! stream, and the [`ConnectionHandler`] trait), share mutable state between cores other than
@@ -27,6 +28,7 @@ pub mod disk_modes;
 mod enospc_tests;
 pub mod log_bench;
 pub mod memlock;
+pub mod shard;
 mod shutdown;
 
 use std::cell::Cell;
