@@ -86,6 +86,10 @@ pub(super) struct Master {
     rounds: VecDeque<LeaseRound>,
     confirmed_round: u64,
     lease_until_tick: u64,
+    /// Set once this master sent `TimeoutNow`: the target's transfer-flagged Prepare is
+    /// honoured despite stickiness, so no lease of this ballot is safe any more, even if the
+    /// transfer then times out and the master serves on (reads go read-index).
+    lease_forfeited: bool,
     quorum_tick: u64,
     transfer: Option<Transfer>,
     peer_applied: BTreeMap<NodeId, Slot>,
@@ -497,7 +501,9 @@ impl Replica {
         }
         lease_round.confirmed = true;
         let start = lease_round.start_tick;
-        master.lease_until_tick = master.lease_until_tick.max(start + LEASE_TICKS);
+        if !master.lease_forfeited {
+            master.lease_until_tick = master.lease_until_tick.max(start + LEASE_TICKS);
+        }
         master.quorum_tick = master.quorum_tick.max(start);
         master.confirmed_round = master.confirmed_round.max(round);
     }
@@ -637,6 +643,8 @@ impl Replica {
         if !transfer.sent && caught_up && master.in_flight.is_empty() {
             transfer.sent = true;
             let ballot = master.ballot;
+            master.lease_forfeited = true;
+            master.lease_until_tick = 0;
             send(effects, transfer.target, Message::TimeoutNow { ballot });
         }
     }
@@ -704,6 +712,7 @@ impl Master {
             rounds: VecDeque::new(),
             confirmed_round: 0,
             lease_until_tick: 0,
+            lease_forfeited: false,
             quorum_tick: now,
             transfer: None,
             peer_applied: BTreeMap::new(),

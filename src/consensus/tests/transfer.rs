@@ -3,7 +3,7 @@
 //! with the transfer flag, which acceptors honour despite stickiness.
 
 use super::*;
-use crate::consensus::replica::ProposeError;
+use crate::consensus::replica::{ProposeError, ReadPath};
 use crate::constants::ELECTION_TIMEOUT_TICKS_MAX;
 
 #[test]
@@ -80,4 +80,34 @@ fn a_transfer_moves_mastership_in_a_cluster() {
     for id in [1, 2, 3] {
         assert_eq!(cluster.batches(id), ["moved"]);
     }
+}
+
+#[test]
+fn a_master_that_sent_timeout_now_never_serves_lease_reads_again_under_its_ballot() {
+    // Found by klein-sim (seed 400041, a master-change storm under partitions): the target
+    // won with transfer-flagged Prepares (stickiness does not hold them back), the old master
+    // never heard of it, its transfer timed out, and it served lease reads on its old lease
+    // (renewed by acks sent before the acceptors promised the target): stale reads.
+    let mut replica = replica(1, &[1, 2, 3]);
+    let ballot = elect(&mut replica, n(2));
+    replica.transfer(n(3), &mut Vec::new()).unwrap();
+    let mut effects = Vec::new();
+    let caught_up = Message::HeartbeatAck { ballot, round: 2, applied: Slot(1) };
+    replica.on_message(n(3), caught_up, &mut effects);
+    assert_eq!(effects, [Effect::Send { to: n(3), message: Message::TimeoutNow { ballot } }]);
+    // The transfer times out while peers keep acknowledging every heartbeat round.
+    for _ in 0..=crate::constants::TRANSFER_TICKS_MAX {
+        let mut effects = Vec::new();
+        replica.on_tick(&mut effects);
+        for (to, message) in sends(&effects) {
+            if let Message::Heartbeat { round, .. } = message {
+                let ack = Message::HeartbeatAck { ballot, round, applied: Slot(1) };
+                replica.on_message(to, ack, &mut Vec::new());
+            }
+        }
+        replica.check_invariants();
+    }
+    assert!(replica.is_serving(), "the transfer timed out: it masters on");
+    assert!(!replica.has_lease(), "but without a lease");
+    assert_eq!(replica.read(ReadId(7), &mut Vec::new()), Ok(ReadPath::ReadIndex));
 }
