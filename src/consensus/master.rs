@@ -157,7 +157,10 @@ impl Replica {
     /// Every configuration a phase-1 quorum must reach: the one governing `from`, every later
     /// one known, and every membership change the promises report (a joint quorum).
     fn phase1_configurations(&self, candidate: &Candidate) -> Vec<Membership> {
-        let governing = *self.configurations.range(..=candidate.from).next_back().expect("cfg").0;
+        // A snapshot taken during the candidacy may have truncated past `from`: what governs
+        // there is then the configuration at the truncation point.
+        let from = candidate.from.max(self.truncation);
+        let governing = *self.configurations.range(..=from).next_back().expect("cfg").0;
         let mut configurations: Vec<Membership> =
             self.configurations.range(governing..).map(|(_, m)| m.clone()).collect();
         for (entries, _) in candidate.promises.values() {
@@ -386,12 +389,16 @@ impl Replica {
 
     pub(super) fn on_accepted(&mut self, from: NodeId, accepted: Accepted) {
         let slot = accepted.slot();
-        let is_voter = self.configuration(slot).is_voter(from);
-        let RoleState::Master(master) = &mut self.role else { return };
-        if accepted.ballot() != master.ballot || !is_voter {
+        let RoleState::Master(master) = &self.role else { return };
+        // In flight first: a late Accepted may name a slot below the truncation point, whose
+        // configuration is forgotten.
+        if accepted.ballot() != master.ballot || !master.in_flight.contains_key(&slot) {
             return;
         }
-        let Some(acks) = master.in_flight.get_mut(&slot) else { return };
+        if !self.configuration(slot).is_voter(from) {
+            return;
+        }
+        let Some(acks) = self.master_mut().in_flight.get_mut(&slot) else { return };
         acks.insert(from);
         self.check_chosen(slot);
     }

@@ -311,8 +311,11 @@ impl Opener {
                         Chunk::Segment { number, .. } => FileId::Segment(number),
                         Chunk::SnapshotHeader { file, .. } => file,
                     };
-                    if let Chunk::SnapshotHeader { file, .. } = chunk {
-                        // A snapshot that cannot be read is damage of its group, not a refusal.
+                    if let (Chunk::SnapshotHeader { file, .. }, Ok(_)) = (chunk, other) {
+                        // A snapshot whose bytes are not all there is damage of its group, not
+                        // a refusal. A read that failed (I/O error) fails the opening like any
+                        // other read, so the caller may retry a transient error (klein-sim
+                        // seed 1892247077 retired a healthy node for one).
                         let error = DiskError::of_unexpected(other);
                         self.snapshot_headers.insert(file, Err(format!("{file}: {error}")));
                     } else if self.failed.is_none() {
