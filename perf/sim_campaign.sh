@@ -40,7 +40,14 @@ export start chunk seeds out sim
 export KLEIN_SIM_PLANT="${KLEIN_SIM_PLANT:-}"
 seq 0 $(( chunks - 1 )) | xargs -P "$jobs" -I{} bash -c \
   'plant=(); [[ -n "$KLEIN_SIM_PLANT" ]] && plant=(--plant "$KLEIN_SIM_PLANT"); run_chunk {}' \
-  | tee "$out/progress.log" | awk -v total="$chunks" '{ printf "[%d/%d] %s\n", NR, total, $0; fflush() }'
+  | tee "$out/progress.log" | {
+    # A shell loop, not awk: mawk reads a pipe in blocks, which held every line back.
+    done_chunks=0
+    while IFS= read -r line; do
+      done_chunks=$(( done_chunks + 1 ))
+      printf '[%d/%d] %s\n' "$done_chunks" "$chunks" "$line"
+    done
+  }
 failed=$(grep -c 'FAILED' "$out/progress.log" || true)
 ops=$(grep -o ' ops=[0-9]*' "$out/progress.log" | awk -F= '{ s += $2 } END { print s + 0 }')
 echo "## sim campaign: seeds=$seeds failed_chunks=$failed ops=${ops:-0}" \

@@ -457,6 +457,12 @@ impl Replica {
         if meta.slot <= self.applied {
             return; // Stale: we applied past it meanwhile.
         }
+        // A candidate or master so far behind that it needed a snapshot (a master learning
+        // its next phase-1 window) steps down: its proposals and window lie below the
+        // snapshot (klein-sim seed 2012457). It campaigns again from the new frontier.
+        if !matches!(self.role, RoleState::Follower) {
+            self.step_down(effects);
+        }
         assert!(meta.configurations.first().is_some_and(|(slot, _)| *slot <= meta.slot));
         self.log = self.log.split_off(&meta.slot);
         self.truncation = meta.slot;
@@ -758,6 +764,9 @@ impl Replica {
         {
             // A master's proposal must be the value chosen (its phase 1 saw any earlier one).
             assert_eq!(self.log[&slot].value, value, "{slot}: the master proposed another value");
+            // Learned chosen another way (a catch-up): no longer in flight (klein-sim seed
+            // 2012457 left it there below the advancing frontier).
+            self.master_mut().in_flight.remove(&slot);
         }
         let kept = self.log.get(&slot).map(|entry| entry.ballot);
         let ballot = kept.or(ballot).unwrap_or(Ballot::ZERO);
