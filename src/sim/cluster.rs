@@ -684,9 +684,8 @@ pub struct Cluster {
     trace: Option<Vec<String>>,
     plant: Option<Plant>,
     core_plant: Option<CorePlant>,
-    /// Per `(node, group, slot)`: the highest ballot announced in an `Accepted`, with the
-    /// value the replica held under it.
-    accepts_announced: BTreeMap<(usize, usize, Slot), (Ballot, Option<Value>)>,
+    /// Per `(node, group, slot)`: the highest ballot announced in an `Accepted`.
+    accepts_announced: BTreeMap<(usize, usize, Slot), Ballot>,
     isolation: Option<MasterIsolation>,
     /// The one node whose disk corruption faults hit, if any.
     corrupt_node: Option<usize>,
@@ -1570,18 +1569,13 @@ impl Cluster {
 
     /// Notes the acceptances a replica announces (only `input` carries acceptor effects).
     fn note_accepts(&mut self, index: usize, group: usize, effects: &[Effect]) {
-        let replica = &self.nodes[index].replicas[group];
         for effect in effects {
             if let Effect::Send { message: Message::Accepted(accepted), .. } = effect {
-                let (slot, ballot) = (accepted.slot(), accepted.ballot());
-                let value = replica
-                    .accepted(slot)
-                    .and_then(|(held, value)| (held == ballot).then(|| value.clone()));
-                let noted =
-                    self.accepts_announced.entry((index, group, slot)).or_insert((ballot, None));
-                if noted.0 <= ballot {
-                    *noted = (ballot, value);
-                }
+                let noted = self
+                    .accepts_announced
+                    .entry((index, group, accepted.slot()))
+                    .or_insert(accepted.ballot());
+                *noted = (*noted).max(accepted.ballot());
             }
         }
     }
@@ -1591,7 +1585,7 @@ impl Cluster {
     fn check_accepts_survived(&mut self, index: usize) {
         let mut lost = Vec::new();
         let this_node = (index, 0, Slot(0))..(index + 1, 0, Slot(0));
-        for (&(_, group, slot), (ballot, _)) in self.accepts_announced.range(this_node) {
+        for (&(_, group, slot), ballot) in self.accepts_announced.range(this_node) {
             let replica = &self.nodes[index].replicas[group];
             let held = replica.accepted(slot);
             let kept = slot < replica.truncation()
