@@ -193,6 +193,29 @@ pub const SNAPSHOT_INTERVAL_SLOTS: u64 = 4096;
 /// Ticks a leader transfer may take before the master gives up and serves again.
 pub const TRANSFER_TICKS_MAX: u64 = ELECTION_TIMEOUT_TICKS_MIN;
 
+// ----- The shard: batching client writes into slots (`runtime/shard/host.rs`). -----
+
+/// Most bytes of client writes one slot carries; a larger single write goes alone.
+pub const SHARD_BATCH_BYTES_MAX: usize = 1024 * 1024;
+
+/// Most writes waiting in one group's queue for the pipeline window; beyond it a write is
+/// refused as overloaded (`-BUSY` for Redis clients).
+pub const SHARD_QUEUE_ENTRIES_MAX: usize = 64 * 1024;
+
+/// Most bytes of writes waiting in one group's queue (a single larger write is still taken
+/// into an empty queue).
+pub const SHARD_QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Ticks between two housekeeping passes of a master (active expiry, eviction).
+pub const SHARD_HOUSEKEEPING_TICKS: u64 = 10;
+
+/// Ticks a request waits on a core for its group to elect a master (an election after start
+/// or after a master failed) before it is refused; 3 s, above the longest election timeout.
+pub const SHARD_MASTER_WAIT_TICKS: u64 = 300;
+
+/// Most keys one housekeeping pass of one group deletes.
+pub const SHARD_HOUSEKEEPING_KEYS_MAX: usize = 256;
+
 const _: () = assert!(HEARTBEAT_INTERVAL_TICKS < LEASE_TICKS);
 const _: () = assert!(ELECTION_TIMEOUT_TICKS_MIN < ELECTION_TIMEOUT_TICKS_MAX);
 // The lease argument: a lease ends before any acknowledging acceptor stops refusing Prepare,
@@ -205,3 +228,5 @@ const _: () = assert!(PERSISTS_RESERVED_COUNT as u64 == PIPELINE_WINDOW_SLOTS + 
 const _: () = assert!(ACCEPT_AHEAD_SLOTS_MAX >= 2 * PIPELINE_WINDOW_SLOTS);
 const _: () = assert!(CATCH_UP_ENTRIES_MAX >= 1);
 const _: () = assert!(SNAPSHOT_INTERVAL_SLOTS > ACCEPT_AHEAD_SLOTS_MAX);
+const _: () = assert!(SHARD_BATCH_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
+const _: () = assert!(SHARD_MASTER_WAIT_TICKS > ELECTION_TIMEOUT_TICKS_MAX);

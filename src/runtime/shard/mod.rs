@@ -11,9 +11,13 @@
 //! simulated disk; the real runtime (issue 5) will run it over the `io_uring` disk.
 
 pub mod codec;
+pub mod host;
 pub mod storage;
 
 #[cfg(test)]
+mod host_tests;
+#[cfg(test)]
 mod tests;
 
+pub use host::{Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token};
 pub use storage::{RecoveredGroup, Storage, StorageError, StorageEvent};
