@@ -407,7 +407,7 @@ mod tests {
     #[test]
     fn defaults_are_a_single_loopback_node_in_the_current_directory() {
         let config = resolve_flags(flags()).unwrap();
-        assert_eq!(config.listen, "127.0.0.1:6379".parse().unwrap());
+        assert_eq!(config.listen, "127.0.0.1:6379".parse::<SocketAddr>().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("./klein-data"));
         assert_eq!(config.cores, 4);
         assert_eq!(config.node_id, NodeId::DEFAULT);
@@ -425,7 +425,7 @@ mod tests {
         .unwrap();
         let flags = Settings { cores: Some(Number::Text("1".into())), ..flags() };
         let config = Settings::resolve(Some((Path::new("k.toml"), file)), flags, 4).unwrap();
-        assert_eq!(config.listen, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(config.listen, "127.0.0.1:7000".parse::<SocketAddr>().unwrap());
         assert_eq!(config.cores, 1);
         assert_eq!(config.log_level, LogLevel::Debug);
     }

@@ -230,3 +230,25 @@ const _: () = assert!(CATCH_UP_ENTRIES_MAX >= 1);
 const _: () = assert!(SNAPSHOT_INTERVAL_SLOTS > ACCEPT_AHEAD_SLOTS_MAX);
 const _: () = assert!(SHARD_BATCH_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
 const _: () = assert!(SHARD_MASTER_WAIT_TICKS > ELECTION_TIMEOUT_TICKS_MAX);
+
+// Node-to-node wire format (`src/wire/`, `docs/design/wire.md`).
+
+/// Largest frame (header, payload and padding) a node sends or accepts from a peer, in bytes.
+/// A peer announcing a longer frame is refused before any of it is buffered: this bounds the
+/// receive buffer of one peer connection.
+pub const WIRE_FRAME_SIZE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Payload an encoder gathers in one frame before it starts the next one, in bytes (an
+/// estimate that bounds the archive from above). Frames of one loop turn still leave in one
+/// write; smaller frames only bound the receiver's buffer and the span one checksum covers.
+pub const WIRE_FRAME_PAYLOAD_TARGET_BYTES: usize = 1024 * 1024;
+
+/// Size of one read from a peer socket into a frame reader's buffer, in bytes.
+pub const WIRE_READ_SIZE_BYTES: usize = 64 * 1024;
+
+// One maximal value, with room for its message's own fields, fits one frame.
+const _: () = assert!(LOG_RECORD_PAYLOAD_BYTES_MAX + 64 * 1024 <= WIRE_FRAME_SIZE_BYTES_MAX);
+const _: () = assert!(WIRE_FRAME_PAYLOAD_TARGET_BYTES <= WIRE_FRAME_SIZE_BYTES_MAX);
+const _: () = assert!(WIRE_READ_SIZE_BYTES.is_multiple_of(16));
+// Lengths inside an archive are 32-bit (rkyv's default `FixedUsize`).
+const _: () = assert!(WIRE_FRAME_SIZE_BYTES_MAX < u32::MAX as usize);

@@ -97,6 +97,15 @@ impl Quorums {
         &self.voters
     }
 
+    /// The quorum size of `phase` (for encoders of a membership: `wire/`).
+    #[must_use]
+    pub fn size(&self, phase: Phase) -> usize {
+        match phase {
+            Phase::One => self.phase1,
+            Phase::Two => self.phase2,
+        }
+    }
+
     /// Whether the voters among `acks` reach the quorum size of `phase`.
     #[must_use]
     pub fn is_quorum(&self, phase: Phase, acks: &BTreeSet<NodeId>) -> bool {

@@ -1,10 +1,50 @@
-//! The node-to-node wire format: rkyv frames, read in place.
+//! The node-to-node wire format: rkyv frames, checked, then read in place.
 //!
-//! Owns: the fixed frame header (magic, version, kind, length, CRC32C), the archived forms of
-//! consensus messages, checked access (checksum first, then rkyv validation) and versioning
-//! (`docs/design/wire.md` once written).
+//! Owns: the fixed 32-byte frame header (magic, checksum, version, kind, flags, payload length,
+//! sender, sequence; `header.rs`), the archived forms of consensus messages (`message.rs`),
+//! the handshake and the decision to refuse an incompatible peer (`handshake.rs`), checked
+//! access (checksum first, then rkyv validation; `frame.rs`), the encoder that puts every
+//! message of a loop turn for one peer into one write (`encoder.rs`), and the stream reader
+//! that cuts a TCP byte stream into frames in bounded memory (`reader.rs`). The format, its
+//! validation order and versioning: `docs/design/wire.md`.
 //!
-//! Must never: use a received byte before its checksum and validation passed, deserialize a
-//! frame into fresh allocations on the hot path, or depend on anything above `consensus`.
+//! ```text
+//!   sender shard                                   receiver shard
+//!   Effect::Send{to, m} --push(group, m)--> Encoder            FrameReader <-- socket read
+//!                       finish() -> bytes -> one write   next_frame() -> CheckedFrame
+//!                                                        messages(): group, archived msg
+//!                                                        to_message() -> Replica::on_message
+//! ```
 //!
-//! Empty until the issue "Replicated node".
+//! Must never: read a received byte before its checksum and validation passed, panic on any
+//! input, use `unsafe`, or depend on anything above `consensus` (no sockets: the runtime feeds
+//! the reader and writes the encoder's bytes).
+
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::unwrap_used))]
+
+mod encoder;
+mod error;
+mod frame;
+mod handshake;
+mod header;
+mod message;
+mod reader;
+
+#[cfg(test)]
+mod tests;
+
+pub use encoder::Encoder;
+pub use error::WireError;
+pub use frame::{CheckedBody, CheckedFrame, Frame};
+pub use handshake::{ArchivedWireHandshake, Handshake, WireHandshake};
+pub use header::{
+    FRAME_ALIGNMENT_BYTES, FrameHeader, FrameKind, HEADER_SIZE_BYTES, PAYLOAD_SIZE_BYTES_MAX,
+    WIRE_MAGIC, WIRE_VERSION, WIRE_VERSION_MIN, frame_size_bytes, peek_frame_size,
+};
+pub use message::{
+    ArchivedWireBallot, ArchivedWireBody, ArchivedWireCatchUpEntry, ArchivedWireEnvelope,
+    ArchivedWireMembership, ArchivedWireMessage, ArchivedWirePromiseEntry, ArchivedWireValue,
+    ArchivedWireValueKind, SharedBytes, WireBallot, WireBody, WireCatchUpEntry, WireEnvelope,
+    WireMembership, WireMessage, WirePromiseEntry, WireValue, WireValueKind,
+};
+pub use reader::{FrameReader, READER_BUFFER_BYTES_MAX};

@@ -1,0 +1,164 @@
+//! [`Encoder`]: one peer connection's outgoing frames, built in one reusable buffer.
+//!
+//! The shard pushes every `(group, message)` it sends to one peer during a loop turn, then
+//! calls [`Encoder::finish`] and writes the bytes it returns with one write (the batching rule
+//! of `docs/ARCHITECTURE.md`: one write per peer per loop turn). Messages gather in one
+//! messages frame until its estimated payload reaches `WIRE_FRAME_PAYLOAD_TARGET_BYTES`; then
+//! the next frame starts in the same buffer, so a busy turn yields a few frames, still one
+//! write.
+//!
+//! ```text
+//!   push(g, m) ... push(g', m')   finish() -> [frame n][frame n+1]   write   clear()
+//!   (envelopes share batches)      (rkyv serializes, pads, seals)
+//! ```
+//!
+//! Batches are not copied when pushed (the envelope shares the `Arc<[u8]>`); serializing copies
+//! each once, into the frame. In steady state nothing is allocated: the output buffer and the
+//! envelope list keep their capacity, and rkyv's scratch space is a reused arena.
+
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+
+use super::error::WireError;
+use super::handshake::{Handshake, WireHandshake};
+use super::header::{
+    FRAME_ALIGNMENT_BYTES, FrameHeader, FrameKind, HEADER_SIZE_BYTES, PAYLOAD_SIZE_BYTES_MAX,
+    WIRE_VERSION, WIRE_VERSION_MIN, seal,
+};
+use super::message::{BODY_OVERHEAD_BYTES, WireBody, WireEnvelope, archived_size_bound};
+use crate::consensus::Message;
+use crate::constants::WIRE_FRAME_PAYLOAD_TARGET_BYTES;
+use crate::types::{GroupId, NodeId};
+
+/// The outgoing side of one peer connection.
+#[derive(Debug)]
+pub struct Encoder {
+    sender: NodeId,
+    version: u16,
+    /// The next frame's sequence number.
+    sequence: u64,
+    /// Sealed frames not yet cleared: a multiple of 16 bytes long.
+    output: AlignedVec<FRAME_ALIGNMENT_BYTES>,
+    /// Messages of the frame being gathered.
+    body: WireBody,
+    /// Upper bound of that frame's payload.
+    pending_bytes: usize,
+}
+
+impl Encoder {
+    /// The encoder of a new connection of node `sender`; frame 0 must be its handshake.
+    #[must_use]
+    pub fn new(sender: NodeId) -> Encoder {
+        Encoder {
+            sender,
+            version: WIRE_VERSION,
+            sequence: 0,
+            output: AlignedVec::with_capacity(WIRE_FRAME_PAYLOAD_TARGET_BYTES / 16),
+            body: WireBody::default(),
+            pending_bytes: BODY_OVERHEAD_BYTES,
+        }
+    }
+
+    /// Writes messages frames in `version` from now on: the one `Handshake::accept` chose.
+    ///
+    /// # Panics
+    /// If this build does not write `version`: only versions it reads are ever chosen, and
+    /// this build writes only [`WIRE_VERSION`] so far.
+    pub fn set_version(&mut self, version: u16) {
+        assert!((WIRE_VERSION_MIN..=WIRE_VERSION).contains(&version), "version {version}");
+        assert_eq!(version, WIRE_VERSION, "this build writes one version");
+        self.version = version;
+    }
+
+    /// Appends the handshake frame (frame 0).
+    ///
+    /// # Panics
+    /// If any frame was encoded before: the handshake opens the connection.
+    pub fn handshake(&mut self, handshake: &Handshake) {
+        assert_eq!(self.sequence, 0, "the handshake is a connection's first frame");
+        assert!(self.body.messages.is_empty(), "nothing is gathered before the handshake");
+        let start = self.begin_frame();
+        let wire = WireHandshake::from(handshake);
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(&wire, &mut self.output)
+            .expect("archiving into memory cannot fail");
+        self.end_frame(start, FrameKind::Handshake, WIRE_VERSION);
+    }
+
+    /// Adds `message` for `group` to the frame being gathered, first sealing that frame if the
+    /// message would take it past the payload target.
+    ///
+    /// # Errors
+    /// [`WireError::MessageTooLarge`] for a message that does not fit one frame (it is not
+    /// added).
+    pub fn push(&mut self, group: GroupId, message: &Message) -> Result<(), WireError> {
+        let envelope = WireEnvelope { group: group.0, message: message.into() };
+        let bound = archived_size_bound(&envelope);
+        if BODY_OVERHEAD_BYTES + bound > PAYLOAD_SIZE_BYTES_MAX {
+            return Err(WireError::MessageTooLarge { estimate_bytes: bound });
+        }
+        if !self.body.messages.is_empty()
+            && self.pending_bytes + bound > WIRE_FRAME_PAYLOAD_TARGET_BYTES
+        {
+            self.seal_messages();
+        }
+        self.pending_bytes += bound;
+        self.body.messages.push(envelope);
+        Ok(())
+    }
+
+    /// Messages gathered and not yet in a sealed frame.
+    #[must_use]
+    pub fn pending_count(&self) -> usize {
+        self.body.messages.len()
+    }
+
+    /// Seals the frame being gathered (if it holds a message) and returns every sealed frame
+    /// not yet cleared: the bytes of one write. Call [`Encoder::clear`] once they are written.
+    pub fn finish(&mut self) -> &[u8] {
+        if !self.body.messages.is_empty() {
+            self.seal_messages();
+        }
+        self.output.as_slice()
+    }
+
+    /// Forgets the sealed frames (they were written); keeps the buffer's capacity.
+    pub fn clear(&mut self) {
+        self.output.clear();
+    }
+
+    fn seal_messages(&mut self) {
+        let start = self.begin_frame();
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.body, &mut self.output)
+            .expect("archiving into memory cannot fail");
+        let payload_length = self.output.len() - start - HEADER_SIZE_BYTES;
+        assert!(payload_length <= self.pending_bytes, "the size bound holds");
+        self.end_frame(start, FrameKind::Messages, self.version);
+        self.body.messages.clear();
+        self.pending_bytes = BODY_OVERHEAD_BYTES;
+    }
+
+    /// Reserves a header at the end of the output; returns where the frame starts.
+    fn begin_frame(&mut self) -> usize {
+        let start = self.output.len();
+        assert!(start.is_multiple_of(FRAME_ALIGNMENT_BYTES), "frames are 16-aligned");
+        self.output.resize(start + HEADER_SIZE_BYTES, 0);
+        start
+    }
+
+    /// Pads the frame that starts at `start` and seals it.
+    fn end_frame(&mut self, start: usize, kind: FrameKind, version: u16) {
+        let payload_length = self.output.len() - start - HEADER_SIZE_BYTES;
+        assert!(payload_length <= PAYLOAD_SIZE_BYTES_MAX, "the encoder keeps frames in bounds");
+        let header = FrameHeader {
+            version,
+            kind,
+            payload_length: u32::try_from(payload_length).expect("bounded by the frame limit"),
+            sender: self.sender.get(),
+            sequence: self.sequence,
+        };
+        self.output.resize(start + header.frame_size_bytes(), 0);
+        let frame = self.output.as_mut_slice().get_mut(start..).expect("the frame was written");
+        seal(frame, &header);
+        self.sequence += 1;
+    }
+}
