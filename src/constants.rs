@@ -209,6 +209,42 @@ pub const SHARD_QUEUE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Ticks between two housekeeping passes of a master (active expiry, eviction).
 pub const SHARD_HOUSEKEEPING_TICKS: u64 = 10;
 
+/// Envelopes (batches of operations for one core) one core's inbox holds; a full inbox
+/// refuses the envelope as overloaded.
+pub const NODE_INBOX_ENVELOPES_MAX: usize = 4096;
+
+/// Messages one peer link holds while disconnected or while its write is in flight; more are
+/// dropped (consensus retransmits what matters).
+pub const PEER_PENDING_MESSAGES_MAX: usize = 64 * 1024;
+
+/// Messages received from peers that wait for a core's shard task; readers stop reading
+/// beyond it (TCP pushes back on the senders).
+pub const PEER_INBOUND_MESSAGES_MAX: usize = 64 * 1024;
+
+/// First and longest pause between two attempts to reach a peer, in milliseconds.
+pub const PEER_RECONNECT_MILLIS_MIN: u64 = 20;
+/// See [`PEER_RECONNECT_MILLIS_MIN`].
+pub const PEER_RECONNECT_MILLIS_MAX: u64 = 1000;
+
+/// Core `k` of a node listens for peers on its peer port plus `k` times this.
+pub const PEER_PORT_CORE_STRIDE: u32 = 1000;
+
+/// How long a connection attempt to a peer may take, in milliseconds.
+pub const PEER_CONNECT_TIMEOUT_MILLIS: u64 = 1000;
+
+/// Groups per core a node creates (the group count is fixed in the data directory's layout).
+pub const GROUPS_PER_CORE: usize = 4;
+
+/// The first client id embedded handles take (RESP connections are handles too).
+pub const EMBEDDED_CLIENT_ID_BASE: u64 = 1;
+
+/// Bits of a `SCAN` cursor below the group index: the group's own cursor.
+pub const SCAN_CURSOR_GROUP_SHIFT: u32 = 48;
+
+/// Most operations one pass of a connection's pipeline submits at once; the rest of the
+/// buffered requests wait for the next pass.
+pub const CONNECTION_PIPELINE_OPS_MAX: usize = 4096;
+
 /// Ticks a request waits on a core for its group to elect a master (an election after start
 /// or after a master failed) before it is refused; 3 s, above the longest election timeout.
 pub const SHARD_MASTER_WAIT_TICKS: u64 = 300;

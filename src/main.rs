@@ -30,6 +30,25 @@ struct Cli {
 enum Command {
     /// Run a node that serves the Redis protocol (single node unless --initial-cluster).
     Server(ServerArgs),
+    /// Start a local cluster of `klein server` processes (one core each) and stop it on Ctrl-C.
+    Dev(DevArgs),
+}
+
+/// Flags of `klein dev`.
+#[derive(Args, Debug)]
+struct DevArgs {
+    /// Nodes to start.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=9))]
+    nodes: u16,
+    /// Folder holding every node's data directory (`n1`, `n2`, ...).
+    #[arg(long, value_name = "DIR", default_value = "klein-dev")]
+    dir: PathBuf,
+    /// RESP port of node 1; node i listens on this + i - 1.
+    #[arg(long, default_value_t = 7001)]
+    port: u16,
+    /// Peer port of node 1; node i uses this + i - 1.
+    #[arg(long, default_value_t = 7101)]
+    peer_port: u16,
 }
 
 /// Flags of `klein server`; each overrides the same key of `--config`.
@@ -91,7 +110,84 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Server(args) => server(&args),
+        Command::Dev(args) => dev(&args),
     }
+}
+
+/// `klein dev`: one `klein server` process per node on loopback, data under `--dir`.
+fn dev(args: &DevArgs) -> ExitCode {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(error) = signal_hook::flag::register(signal, std::sync::Arc::clone(&stop)) {
+            eprintln!("klein: cannot register for signals: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("klein: cannot find this executable: {error}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    let cluster: Vec<String> = (1..=args.nodes)
+        .map(|node| format!("{node}=127.0.0.1:{}", args.peer_port + node - 1))
+        .collect();
+    let cluster = cluster.join(",");
+    let mut children = Vec::new();
+    for node in 1..=args.nodes {
+        let listen = format!("127.0.0.1:{}", args.port + node - 1);
+        let child = std::process::Command::new(&exe)
+            .arg("server")
+            .args(["--node-id", &node.to_string(), "--listen", &listen, "--cores", "1"])
+            .args(["--peer-listen", &format!("127.0.0.1:{}", args.peer_port + node - 1)])
+            .args(["--initial-cluster", &cluster])
+            .arg("--data-dir")
+            .arg(args.dir.join(format!("n{node}")))
+            .spawn();
+        match child {
+            Ok(child) => {
+                println!("node {node}: redis-cli -p {} (pid {})", args.port + node - 1, child.id());
+                children.push(child);
+            }
+            Err(error) => {
+                eprintln!("klein: cannot start node {node}: {error}");
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+    println!("cluster {cluster}; data in {}; Ctrl-C stops it", args.dir.display());
+    let mut failed = false;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for child in &mut children {
+            if let Ok(Some(status)) = child.try_wait() {
+                // Ctrl-C reaches the children too; give our own flag a moment to say so.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                eprintln!("klein: node pid {} exited: {status}; stopping the cluster", child.id());
+                failed = true;
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    for child in &children {
+        if let Ok(pid) = i32::try_from(child.id()) {
+            // The children are ours, stopped by PID; an exited one is simply reaped below.
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid).expect("a child's pid is positive"),
+                rustix::process::Signal::TERM,
+            );
+        }
+    }
+    for child in &mut children {
+        let _ = child.wait();
+    }
+    println!("cluster stopped");
+    if failed { ExitCode::from(EXIT_RUNTIME) } else { ExitCode::SUCCESS }
 }
 
 fn server(args: &ServerArgs) -> ExitCode {

@@ -1,9 +1,474 @@
-//! The embedded API: `klein::Node` started in-process and a `Send + Sync` handle with get,
-//! set, delete and compare-and-set (async and blocking), with a consistency choice per call.
+//! The embedded API: [`Node`] started in-process and a `Send + Sync` [`Handle`] with get, set,
+//! delete and compare-and-set (async and blocking) and any Redis command, with a consistency
+//! choice per call.
 //!
-//! It is the one API: the RESP server is a client of it, so semantics live in one place.
+//! It is the one API: the RESP server is a client of it ([`Handle::prepare`] and
+//! [`Handle::submit`] are what a connection uses for a pipeline), so semantics live in one
+//! place.
 //!
-//! Must never: expose a glommio type, block a runtime core, or queue without a bound (a full
-//! queue is an explicit overload error).
+//! ```text
+//!  caller thread / tokio task / RESP connection
+//!     Handle::execute(argv) --prepare--> Prepared { ops, combine }   (parse, route by key)
+//!                           --submit---> Router (one envelope per core) --> shard tasks
+//!                           <--Ticket--- replies, combined (MGET across groups, DBSIZE, ...)
+//! ```
 //!
-//! Empty until the issue "Replicated node".
+//! Routing: a command's keys decide its group (`runtime::node::group_of`, hash tags honoured).
+//! A few multi-key commands whose parts are independent per key (`MGET`, `MSET`, `DEL`,
+//! `UNLINK`, `EXISTS`, `TOUCH`) are split per group and their replies combined; like Redis
+//! Cluster, anything else whose keys span groups (`MSETNX`, `RENAME`, `COPY`, transactions) is
+//! refused with `CROSSSLOT` (put related keys under one hash tag). Keyless commands over the
+//! whole keyspace (`DBSIZE`, `KEYS`, `SCAN`, `FLUSHALL`, `FLUSHDB`, `RANDOMKEY`) run on every
+//! group and combine; `SCAN`'s cursor carries the group in its high bits.
+//!
+//! Exactly-once: every write carries (client id, sequence); a [`Handle`] is one client and
+//! numbers its writes, and the state machine answers a retried (client, sequence) with its
+//! first reply.
+//!
+//! Must never: expose a glommio type, block a runtime core (the blocking forms are for threads
+//! outside the runtime), or queue without a bound (a full queue is an explicit overload error).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::constants::{EMBEDDED_CLIENT_ID_BASE, GROUPS_PER_CORE};
+use crate::runtime::node::Router;
+use crate::runtime::shard::Machine;
+use crate::runtime::{self, ConnectionHandler, RuntimeError, Services};
+use crate::types::GroupId;
+
+pub use crate::runtime::node::{Op, Ticket};
+pub use crate::runtime::shard::{Consistency, ShardError};
+pub use route::{CROSSSLOT, combine};
+pub use crate::state_machine::{Access, Command, EvictionPolicy, Limits, Reply};
+
+/// The state machine as a shard drives it.
+impl Machine for crate::state_machine::StateMachine {
+    type Command = Command;
+    type Reply = Reply;
+
+    fn encode_batch(&self, entries: &[(u64, u64, &Command)]) -> Vec<u8> {
+        let mut builder = crate::state_machine::BatchBuilder::new();
+        for (client, sequence, command) in entries {
+            builder.push(*client, *sequence, command);
+        }
+        builder.finish()
+    }
+
+    fn apply_batch(
+        &mut self,
+        stamp_millis: u64,
+        batch: &[u8],
+        replies: &mut Vec<Reply>,
+    ) -> Result<(), String> {
+        crate::state_machine::StateMachine::apply_batch(self, stamp_millis, batch, replies)
+            .map_err(|error| error.to_string())
+    }
+
+    fn read(&mut self, now_millis: u64, command: &Command) -> Reply {
+        crate::state_machine::StateMachine::read(self, now_millis, command)
+    }
+
+    fn housekeeping(&self, now_millis: u64, max: usize) -> Vec<Command> {
+        crate::state_machine::StateMachine::housekeeping(self, now_millis, max)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        crate::state_machine::StateMachine::snapshot(self)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let limits = self.limits();
+        *self = crate::state_machine::StateMachine::restore(bytes, limits)
+            .map_err(|error| error.to_string())?;
+        Ok(())
+    }
+}
+
+/// Why a call failed (a command's own error, like `WRONGTYPE`, is a [`Reply::Error`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A queue on the way is full: retry later.
+    #[error("overloaded: retry later")]
+    Overloaded,
+    /// The group's master is elsewhere (or being elected).
+    #[error("not the master of the key's group{}", master_text(*master))]
+    NotMaster {
+        /// The master's node id, if known.
+        master: Option<u64>,
+    },
+    /// The node is recovering, stopping, or cannot serve the group.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The command was refused before it ran (syntax, arity, cross-group keys).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn master_text(master: Option<u64>) -> String {
+    master.map_or_else(String::new, |node| format!("; master is node {node}"))
+}
+
+impl From<ShardError> for Error {
+    fn from(error: ShardError) -> Error {
+        match error {
+            ShardError::Overloaded => Error::Overloaded,
+            ShardError::NotMaster { master } => Error::NotMaster { master: master.map(|n| n.get()) },
+            ShardError::Unavailable(reason) => Error::Unavailable(reason),
+        }
+    }
+}
+
+/// How the replies of a prepared command's operations become its one reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Combine {
+    /// One operation; its reply.
+    Single,
+    /// Integers summed (`DEL`, `EXISTS`, `DBSIZE`, ...).
+    Sum,
+    /// `OK` if every part said `OK` (`MSET`, `FLUSHALL`).
+    AllOk,
+    /// Arrays concatenated (`KEYS`).
+    Concat,
+    /// `MGET` across groups: part `p` answered for the original positions `positions[p]`.
+    Scatter {
+        /// Original key positions per part.
+        positions: Vec<Vec<usize>>,
+    },
+    /// The first non-null reply (`RANDOMKEY`).
+    FirstNonNull,
+    /// `SCAN` on one group: the cursor's high bits name the group to continue with.
+    Scan {
+        /// The group scanned.
+        group: u32,
+        /// Groups in all.
+        groups: u32,
+    },
+}
+
+/// A command ready to submit: its operations and how to combine their replies.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The operations (their group and kind).
+    pub ops: Vec<Op<Command>>,
+    /// How their replies become one.
+    pub combine: Combine,
+}
+
+/// A started node: stop it with [`Node::stop`] (dropping it stops it too).
+pub struct Node {
+    handle: Handle,
+    thread: Option<JoinHandle<Result<(), RuntimeError>>>,
+    address: Option<SocketAddr>,
+}
+
+impl Node {
+    /// Starts a node in this process from `config`, without a RESP listener and without
+    /// touching the process's signal handlers; returns once every core serves.
+    ///
+    /// # Errors
+    /// The node could not start ([`RuntimeError`]).
+    pub fn start(config: &Config, limits: Limits) -> Result<Node, RuntimeError> {
+        Node::start_with(config, limits, None)
+    }
+
+    /// Like [`Node::start`], also serving connections with the handler `make_handler` builds
+    /// from the node's handle (the RESP server in-process, for tests and embedding hosts).
+    ///
+    /// # Errors
+    /// The node could not start ([`RuntimeError`]).
+    pub fn start_with(
+        config: &Config,
+        limits: Limits,
+        make_handler: Option<&dyn Fn(Handle) -> Arc<dyn ConnectionHandler>>,
+    ) -> Result<Node, RuntimeError> {
+        let (handle, services) = services(config, limits, make_handler);
+        let (ready, ready_receiver) = mpsc::channel();
+        let services = Services { ready: Some(ready), signals: false, ..services };
+        let config = config.clone();
+        let thread = std::thread::Builder::new()
+            .name("klein-node".to_string())
+            .spawn(move || runtime::run(&config, services))
+            .map_err(|error| RuntimeError::Executor {
+                core: crate::types::CoreIndex(0),
+                reason: error.to_string(),
+            })?;
+        match ready_receiver.recv() {
+            Ok(address) => Ok(Node { handle, thread: Some(thread), address }),
+            Err(_) => Err(thread.join().map_or_else(
+                |_| RuntimeError::Executor {
+                    core: crate::types::CoreIndex(0),
+                    reason: "the node thread panicked".to_string(),
+                },
+                |result| {
+                    result.err().unwrap_or(RuntimeError::Executor {
+                        core: crate::types::CoreIndex(0),
+                        reason: "stopped before serving".to_string(),
+                    })
+                },
+            )),
+        }
+    }
+
+    /// A handle for calls (cheap to clone; each clone is a new client for deduplication).
+    #[must_use]
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The RESP address, when started with a handler.
+    #[must_use]
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address
+    }
+
+    /// Stops the node: requests in flight are answered `Unavailable`, the logs close.
+    ///
+    /// # Errors
+    /// The runtime stopped abnormally.
+    pub fn stop(mut self) -> Result<(), RuntimeError> {
+        self.stop_inner()
+    }
+
+    fn stop_inner(&mut self) -> Result<(), RuntimeError> {
+        self.handle.router.stop();
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(RuntimeError::Executor {
+                    core: crate::types::CoreIndex(0),
+                    reason: "the node thread panicked".to_string(),
+                })
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.stop_inner();
+    }
+}
+
+/// Runs a node serving connections with the handler built from its handle, until SIGINT or
+/// SIGTERM (the `klein server` process).
+///
+/// # Errors
+/// The node could not start or stopped abnormally.
+pub fn serve(
+    config: &Config,
+    limits: Limits,
+    make_handler: &dyn Fn(Handle) -> Arc<dyn ConnectionHandler>,
+) -> Result<(), RuntimeError> {
+    let (_, services) = services(config, limits, Some(make_handler));
+    runtime::run(config, services)
+}
+
+fn services(
+    config: &Config,
+    limits: Limits,
+    make_handler: Option<&dyn Fn(Handle) -> Arc<dyn ConnectionHandler>>,
+) -> (Handle, Services<crate::state_machine::StateMachine>) {
+    let groups = u32::try_from(config.cores * GROUPS_PER_CORE).expect("cores are bounded");
+    let router = Arc::new(Router::new(config.cores, groups));
+    let handle = Handle::new(Arc::clone(&router));
+    let handler = make_handler.map(|make| make(handle.clone()));
+    let make_machine = Arc::new(move || crate::state_machine::StateMachine::new(limits));
+    let services = Services { handler, router, make_machine, signals: true, ready: None };
+    (handle, services)
+}
+
+/// Where client ids of handles come from (each handle is a client).
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(EMBEDDED_CLIENT_ID_BASE);
+
+/// Calls into a node: `Send + Sync`, from any thread or async runtime. See the module docs.
+pub struct Handle {
+    router: Arc<Router<Command, Reply>>,
+    client: u64,
+    sequence: AtomicU64,
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(Arc::clone(&self.router))
+    }
+}
+
+impl Handle {
+    fn new(router: Arc<Router<Command, Reply>>) -> Handle {
+        let client = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+        Handle { router, client, sequence: AtomicU64::new(0) }
+    }
+
+    /// The client id deduplication uses for this handle's writes.
+    #[must_use]
+    pub fn client_id(&self) -> u64 {
+        self.client
+    }
+
+    /// The number of groups.
+    #[must_use]
+    pub fn groups(&self) -> u32 {
+        self.router.groups()
+    }
+
+    /// Parses and routes one command (`args[0]` is its name) into operations.
+    ///
+    /// # Errors
+    /// The error reply for a command that does not parse or whose keys span groups.
+    pub fn prepare(&self, args: &[&[u8]], consistency: Consistency) -> Result<Prepared, Reply> {
+        prepare(self, args, consistency)
+    }
+
+    /// Hands operations to the node (one envelope per core); the ticket completes with one
+    /// reply per operation, in order. Reads that follow a write to the same group in `ops`
+    /// go through the log after it (so a pipeline reads its own writes).
+    #[must_use]
+    pub fn submit(&self, mut ops: Vec<Op<Command>>) -> Ticket<Reply> {
+        let mut written: Vec<GroupId> = Vec::new();
+        for op in &mut ops {
+            match op {
+                Op::Write { group, .. } => written.push(*group),
+                Op::Read { group, behind_writes, .. } => *behind_writes |= written.contains(group),
+            }
+        }
+        self.router.submit(ops)
+    }
+
+    /// The next sequence number of this client's writes.
+    fn next_sequence(&self) -> u64 {
+        self.sequence.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Runs any supported Redis command.
+    ///
+    /// # Errors
+    /// [`Error`]; a command's own error is `Ok(Reply::Error(..))`.
+    pub async fn execute(&self, args: &[&[u8]], consistency: Consistency) -> Result<Reply, Error> {
+        let prepared = match self.prepare(args, consistency) {
+            Ok(prepared) => prepared,
+            Err(Reply::Error(text)) => return Err(Error::Refused(text)),
+            Err(reply) => return Ok(reply),
+        };
+        let replies = self.submit(prepared.ops).await;
+        let replies: Result<Vec<Reply>, ShardError> = replies.into_iter().collect();
+        Ok(combine(&prepared.combine, replies?))
+    }
+
+    /// [`Handle::execute`] for threads outside the node's runtime (blocks the calling thread).
+    ///
+    /// # Errors
+    /// As [`Handle::execute`].
+    pub fn execute_blocking(&self, args: &[&[u8]], consistency: Consistency) -> Result<Reply, Error> {
+        futures_lite::future::block_on(self.execute(args, consistency))
+    }
+
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// [`Error`], or `Refused` when the key holds another type.
+    pub async fn get(&self, key: &[u8], consistency: Consistency) -> Result<Option<Vec<u8>>, Error> {
+        match self.execute(&[b"GET", key], consistency).await? {
+            Reply::Bulk(value) => Ok(Some(value)),
+            Reply::Null => Ok(None),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets `key` to `value`; durable on a quorum when this returns.
+    ///
+    /// # Errors
+    /// [`Error`].
+    pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        match self.execute(&[b"SET", key, value], Consistency::Linearizable).await? {
+            Reply::Ok => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Deletes `key`; whether it existed.
+    ///
+    /// # Errors
+    /// [`Error`].
+    pub async fn delete(&self, key: &[u8]) -> Result<bool, Error> {
+        match self.execute(&[b"DEL", key], Consistency::Linearizable).await? {
+            Reply::Integer(count) => Ok(count > 0),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sets `key` to `value` only if it holds `expected` (`None`: only if it is absent);
+    /// whether it was set. One replicated command: atomic on every replica.
+    ///
+    /// # Errors
+    /// [`Error`].
+    pub async fn compare_and_set(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, Error> {
+        let reply = match expected {
+            None => self.execute(&[b"SET", key, value, b"NX"], Consistency::Linearizable).await?,
+            Some(expected) => {
+                let args: [&[u8]; 5] = [b"SET", key, value, b"IFEQ", expected];
+                self.execute(&args, Consistency::Linearizable).await?
+            }
+        };
+        match reply {
+            Reply::Ok => Ok(true),
+            Reply::Null => Ok(false),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Blocking forms of the typed calls.
+    ///
+    /// # Errors
+    /// As [`Handle::get`].
+    pub fn get_blocking(&self, key: &[u8], consistency: Consistency) -> Result<Option<Vec<u8>>, Error> {
+        futures_lite::future::block_on(self.get(key, consistency))
+    }
+
+    /// See [`Handle::set`].
+    ///
+    /// # Errors
+    /// As [`Handle::set`].
+    pub fn set_blocking(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        futures_lite::future::block_on(self.set(key, value))
+    }
+
+    /// See [`Handle::delete`].
+    ///
+    /// # Errors
+    /// As [`Handle::delete`].
+    pub fn delete_blocking(&self, key: &[u8]) -> Result<bool, Error> {
+        futures_lite::future::block_on(self.delete(key))
+    }
+
+    /// See [`Handle::compare_and_set`].
+    ///
+    /// # Errors
+    /// As [`Handle::compare_and_set`].
+    pub fn compare_and_set_blocking(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, Error> {
+        futures_lite::future::block_on(self.compare_and_set(key, expected, value))
+    }
+}
+
+fn unexpected(reply: &Reply) -> Error {
+    match reply {
+        Reply::Error(text) => Error::Refused(text.clone()),
+        other => Error::Refused(format!("unexpected reply {other:?}")),
+    }
+}
+
+mod route;
+use route::prepare;

@@ -28,10 +28,13 @@ pub mod disk_modes;
 mod enospc_tests;
 pub mod log_bench;
 pub mod memlock;
+pub mod node;
 pub mod shard;
 mod shutdown;
+pub mod transport;
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::future::Future;
 use std::io;
@@ -50,8 +53,13 @@ use glommio::{LocalExecutorBuilder, Placement};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::constants::CONNECTIONS_COUNT_MAX;
-use crate::types::CoreIndex;
+use crate::consensus::Membership;
+use crate::constants::{CONNECTIONS_COUNT_MAX, SNAPSHOT_INTERVAL_SLOTS};
+use crate::log::superblock::Superblock;
+use crate::log::writer::WriterOptions;
+use crate::types::{CoreIndex, GroupId};
+use node::{Layout, Peers, Router, ShardTask};
+use shard::{Machine, ShardOptions};
 use memlock::{IoMemoryPlan, MemlockOutcome, MemlockTooSmall};
 use shutdown::ShutdownSignal;
 
@@ -108,14 +116,11 @@ impl AsyncWrite for Connection {
 /// Why the node could not start (or stopped abnormally).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// The configuration asks for a multi-node cluster, which this build cannot run yet.
-    #[error(
-        "--initial-cluster lists {members} members, but this build runs single-node clusters \
-         only (peer replication is not implemented yet)"
-    )]
-    ClusterNotSupported {
-        /// Members configured.
-        members: usize,
+    /// The cluster settings are incomplete.
+    #[error("{reason}")]
+    ClusterConfig {
+        /// What is missing.
+        reason: String,
     },
     /// The data directory could not be created or opened.
     #[error("cannot use data directory {path}: {source}")]
@@ -150,6 +155,12 @@ pub enum RuntimeError {
         /// The failure.
         source: io::Error,
     },
+    /// The data directory was laid out for another number of cores or groups.
+    #[error("{reason}")]
+    Layout {
+        /// Which, and how to start instead.
+        reason: String,
+    },
     /// An executor failed to start or stopped abnormally.
     #[error("core {core}: {reason}")]
     Executor {
@@ -160,17 +171,37 @@ pub enum RuntimeError {
     },
 }
 
+/// The cluster id written into every log's superblock (one cluster per data directory; a
+/// configurable id comes with cluster bootstrap).
+const CLUSTER_ID: u64 = 1;
+
 /// Name of the lock file that keeps two processes off one data directory.
 const DATA_DIR_LOCK_FILE: &str = "LOCK";
 
 /// What a core reports to the main thread once it is serving (or could not start).
 enum CoreReport {
-    Ready(SocketAddr),
+    Ready(Option<SocketAddr>),
     Failed(RuntimeError),
 }
 
-/// Starts one pinned executor per configured core, serves connections with `handler` until
-/// SIGINT or SIGTERM, then shuts down in order.
+/// What a node runs on its cores besides the executors themselves.
+pub struct Services<M: Machine> {
+    /// Serves RESP connections accepted on `config.listen`; `None`: no listener (embedded).
+    pub handler: Option<Arc<dyn ConnectionHandler>>,
+    /// The router the shard tasks drain (shared with the callers that submit).
+    pub router: Arc<Router<M::Command, M::Reply>>,
+    /// Makes a fresh state machine for a group.
+    pub make_machine: Arc<dyn Fn() -> M + Send + Sync>,
+    /// Whether SIGINT/SIGTERM stop the node (the server: yes; an embedding host: no, it calls
+    /// [`Router::stop`]).
+    pub signals: bool,
+    /// Told once every core serves: the RESP address if there is a listener.
+    pub ready: Option<mpsc::Sender<Option<SocketAddr>>>,
+}
+
+/// Starts one pinned executor per configured core, each with its shard (the groups it owns,
+/// over its own log under `data_dir/core-N`) and, with a handler, a RESP listener; runs until
+/// SIGINT/SIGTERM (with `signals`) or [`Router::stop`], then shuts down in order.
 ///
 /// # Errors
 /// See [`RuntimeError`].
@@ -178,15 +209,23 @@ enum CoreReport {
 /// # Panics
 /// Only on a broken invariant: `config.cores` is validated to at most
 /// [`crate::constants::CORES_COUNT_MAX`], which fits a [`CoreIndex`].
-pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), RuntimeError> {
-    if !config.is_single_node() {
-        return Err(RuntimeError::ClusterNotSupported { members: config.initial_cluster.len() });
-    }
+pub fn run<M>(config: &Config, services: Services<M>) -> Result<(), RuntimeError>
+where
+    M: Machine + 'static,
+    M::Command: Send + 'static,
+    M::Reply: Send + 'static,
+{
+    let peers = peers(config)?;
     let _data_dir_lock = lock_data_dir(&config.data_dir)?;
+    let layout = Layout { cores: config.cores, groups: services.router.groups() };
+    Layout::check_or_create(&config.data_dir, layout)
+        .map_err(|reason| RuntimeError::Layout { reason })?;
     let cpus = allowed_cpus(config.cores)?;
     let plan = memlock::prepare(config.cores)?;
     log_memlock_plan(&plan, config.cores);
-    refuse_shared_port(config.listen)?;
+    if services.handler.is_some() {
+        refuse_shared_port(config.listen)?;
+    }
 
     let mut handles = Vec::with_capacity(config.cores);
     let mut reports = Vec::with_capacity(config.cores);
@@ -194,11 +233,21 @@ pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), 
     for (index, cpu) in cpus.iter().copied().enumerate() {
         let core = CoreIndex(u16::try_from(index).expect("cores are bounded by CORES_COUNT_MAX"));
         let (report, report_receiver) = mpsc::channel();
+        let shard = ShardTask {
+            core,
+            dir: node::core_dir(&config.data_dir, core),
+            options: shard_options(config, core, services.router.groups()),
+            make_machine: Arc::clone(&services.make_machine),
+            router: Arc::clone(&services.router),
+            peers: peers.clone(),
+        };
         let context = CoreContext {
             core,
             cores: config.cores,
-            listen: address,
-            handler: Arc::clone(handler),
+            listen: services.handler.as_ref().map(|_| address),
+            handler: services.handler.clone(),
+            signals: services.signals,
+            shard,
             report,
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
@@ -217,7 +266,7 @@ pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), 
         // other cores must join that same port.
         if index == 0 {
             match wait_ready(core, &report_receiver) {
-                Ok(bound) => address = bound,
+                Ok(bound) => address = bound.unwrap_or(address),
                 Err(error) => return Err(stop_cores(handles, &[], false, error)),
             }
         } else {
@@ -234,7 +283,14 @@ pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), 
         return Err(stop_cores(handles, &[], true, error));
     }
     let data_dir = config.data_dir.display();
-    info!(%address, cores = config.cores, %data_dir, "RESP listener ready");
+    if services.handler.is_some() {
+        info!(%address, cores = config.cores, %data_dir, "RESP listener ready");
+    } else {
+        info!(cores = config.cores, %data_dir, "node ready");
+    }
+    if let Some(ready) = &services.ready {
+        let _ = ready.send(services.handler.as_ref().map(|_| address));
+    }
     let mut first_error = None;
     for (core, handle) in handles {
         if let Err(error) = handle.join() {
@@ -253,7 +309,7 @@ pub fn run(config: &Config, handler: &Arc<dyn ConnectionHandler>) -> Result<(), 
 fn wait_ready(
     core: CoreIndex,
     receiver: &mpsc::Receiver<CoreReport>,
-) -> Result<SocketAddr, RuntimeError> {
+) -> Result<Option<SocketAddr>, RuntimeError> {
     match receiver.recv() {
         Ok(CoreReport::Ready(bound)) => Ok(bound),
         Ok(CoreReport::Failed(error)) => Err(error),
@@ -288,41 +344,117 @@ fn stop_cores(
 }
 
 /// Everything one core needs; moved into its thread.
-struct CoreContext {
+struct CoreContext<M: Machine> {
     core: CoreIndex,
     cores: usize,
-    listen: SocketAddr,
-    handler: Arc<dyn ConnectionHandler>,
+    /// Where to listen for RESP clients, when there is a handler.
+    listen: Option<SocketAddr>,
+    handler: Option<Arc<dyn ConnectionHandler>>,
+    signals: bool,
+    shard: ShardTask<M>,
     report: mpsc::Sender<CoreReport>,
 }
 
-async fn core_main(context: CoreContext) {
-    let CoreContext { core, cores, listen, handler, report } = context;
-    let mut shutdown = match ShutdownSignal::register() {
-        Ok(shutdown) => shutdown,
-        Err(error) => {
-            let reason = format!("cannot register for SIGINT/SIGTERM: {error}");
-            let _ = report.send(CoreReport::Failed(RuntimeError::Executor { core, reason }));
-            return;
+/// The peer transport's settings, for a cluster of more than one node.
+fn peers(config: &Config) -> Result<Option<Peers>, RuntimeError> {
+    if config.is_single_node() {
+        return Ok(None);
+    }
+    let missing = |what: String| RuntimeError::ClusterConfig { reason: what };
+    let listen = config
+        .peer_listen
+        .ok_or_else(|| missing("a cluster of several nodes needs --peer-listen".to_string()))?;
+    let mut members = BTreeMap::new();
+    for (node, address) in &config.initial_cluster {
+        let address =
+            address.ok_or_else(|| missing(format!("--initial-cluster gives no address for {node}")))?;
+        members.insert(*node, address);
+    }
+    let last = CoreIndex(u16::try_from(config.cores - 1).expect("cores are bounded"));
+    for address in members.values().chain([&listen]) {
+        if transport::core_address(*address, last).is_none() {
+            return Err(missing(format!(
+                "peer port {} leaves no room for {} cores (core k uses port + k * {})",
+                address.port(),
+                config.cores,
+                crate::constants::PEER_PORT_CORE_STRIDE
+            )));
         }
+    }
+    Ok(Some(Peers { cluster: CLUSTER_ID, listen, members }))
+}
+
+/// How a core's shard opens: its groups are those with `g % cores == core`.
+fn shard_options(config: &Config, core: CoreIndex, groups: u32) -> ShardOptions {
+    let cores = u32::try_from(config.cores).expect("cores are bounded by CORES_COUNT_MAX");
+    let voters = config.initial_cluster.keys().copied().collect();
+    ShardOptions {
+        node: config.node_id,
+        groups: (0..groups).filter(|g| g % cores == u32::from(core.0)).map(GroupId).collect(),
+        membership: Membership::majority(1, voters, std::collections::BTreeSet::new())
+            .expect("the initial cluster has at least this node"),
+        identity: Superblock::new(CLUSTER_ID, config.node_id, core),
+        writer: WriterOptions::DEFAULT,
+        snapshot_interval_slots: SNAPSHOT_INTERVAL_SLOTS,
+        seed: config.node_id.get() ^ (u64::from(core.0) << 32) ^ wall_seed(),
+    }
+}
+
+/// Election jitter needs no secrecy, only different values on different nodes and starts.
+fn wall_seed() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.map_or(0, |since| u64::try_from(since.as_nanos() & u128::from(u64::MAX)).unwrap_or(0))
+}
+
+async fn core_main<M>(context: CoreContext<M>)
+where
+    M: Machine + 'static,
+{
+    let CoreContext { core, cores, listen, handler, signals, shard, report } = context;
+    let router = Arc::clone(&shard.router);
+    let mut shutdown = if signals {
+        match ShutdownSignal::register() {
+            Ok(shutdown) => Some(shutdown),
+            Err(error) => {
+                let reason = format!("cannot register for SIGINT/SIGTERM: {error}");
+                let _ = report.send(CoreReport::Failed(RuntimeError::Executor { core, reason }));
+                return;
+            }
+        }
+    } else {
+        None
     };
-    let listener = match TcpListener::bind(listen) {
+    let listener = match listen.map(TcpListener::bind).transpose() {
         Ok(listener) => listener,
         Err(source) => {
             let source = io::Error::from(source);
-            let _ =
-                report.send(CoreReport::Failed(RuntimeError::Listen { address: listen, source }));
+            let address = listen.expect("only a listener fails to bind");
+            let _ = report.send(CoreReport::Failed(RuntimeError::Listen { address, source }));
             return;
         }
     };
-    let bound = listener.local_addr().unwrap_or(listen);
+    let shard_task = glommio::spawn_local(node::run_shard(shard));
+    let bound = listener.as_ref().and_then(|l| l.local_addr().ok()).or(listen);
     let _ = report.send(CoreReport::Ready(bound));
     drop(report);
-    debug!(%core, %bound, "core serving");
+    debug!(%core, ?bound, "core serving");
 
-    let accepting = accept_loop(core, cores, &listener, handler);
-    futures_lite::future::or(shutdown.wait(), accepting).await;
+    let stop = async {
+        match &mut shutdown {
+            Some(shutdown) => futures_lite::future::or(shutdown.wait(), router.stopped(core)).await,
+            None => router.stopped(core).await,
+        }
+    };
+    match (&listener, handler) {
+        (Some(listener), Some(handler)) => {
+            futures_lite::future::or(stop, accept_loop(core, cores, listener, handler)).await;
+        }
+        _ => stop.await,
+    }
     info!(%core, "shutting down: no longer accepting; open connections are closed");
+    // Every core stops its shard: the one that got the signal tells the others.
+    router.stop();
+    shard_task.await;
     // Returning ends the executor; its remaining tasks (the connections) are dropped with it,
     // which closes their sockets.
 }

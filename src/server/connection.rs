@@ -14,12 +14,14 @@ use std::io;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::commands;
-use super::resp::{Parsed, ProtocolError, ReplyWriter, parse_request};
+use super::reply;
+use super::resp::{Argument, Parsed, Protocol, ProtocolError, ReplyWriter, parse_request};
 use super::session::{Flow, Session};
 use crate::constants::{
-    CONNECTION_QUERY_BUFFER_BYTES_MAX, CONNECTION_READ_SIZE_BYTES,
+    CONNECTION_PIPELINE_OPS_MAX, CONNECTION_QUERY_BUFFER_BYTES_MAX, CONNECTION_READ_SIZE_BYTES,
     CONNECTION_REPLY_BUFFER_BYTES_FLUSH,
 };
+use crate::embedded::{Combine, Reply, ShardError};
 
 /// Why a connection ended.
 #[derive(Debug)]
@@ -46,7 +48,7 @@ where
     loop {
         // Run every complete request buffered so far, writing replies as they accumulate.
         loop {
-            let step = run_requests(&mut session, &input, &mut output);
+            let step = run_requests(&mut session, &input, &mut output).await;
             input.drain(..step.consumed);
             if let Some(error) = step.error {
                 ReplyWriter::new(session.protocol(), &mut output).error(&error.message());
@@ -102,44 +104,113 @@ struct Step {
     stopped_for_flush: bool,
 }
 
+/// One request's place in the replies of a pass.
+enum Item {
+    /// Already answered: these bytes of the pass's scratch buffer.
+    Ready(std::ops::Range<usize>),
+    /// A data command: its operations' replies (this range of the ticket's) and how they
+    /// combine, written in the protocol in force when the request was read.
+    Pending { ops: std::ops::Range<usize>, combine: Combine, protocol: Protocol },
+}
+
 /// Runs the complete requests at the front of `input`, appending their replies to `output`.
-fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>) -> Step {
+///
+/// Connection commands answer at once; the data commands of the whole pass go to the node as
+/// one submission (one envelope per core), and the pass's replies are written in request
+/// order once they are all in.
+async fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>) -> Step {
     let mut arguments = Vec::new();
     let mut consumed = 0;
-    loop {
-        if output.len() >= CONNECTION_REPLY_BUFFER_BYTES_FLUSH {
-            return Step { consumed, flow: Flow::Continue, error: None, stopped_for_flush: true };
+    let mut scratch = Vec::new();
+    let mut items = Vec::new();
+    let mut ops = Vec::new();
+    let step = loop {
+        if output.len() + scratch.len() >= CONNECTION_REPLY_BUFFER_BYTES_FLUSH
+            || ops.len() >= CONNECTION_PIPELINE_OPS_MAX
+        {
+            break Step { consumed, flow: Flow::Continue, error: None, stopped_for_flush: true };
         }
         match parse_request(&input[consumed..], &mut arguments) {
             Err(error) => {
-                return Step {
-                    consumed,
-                    flow: Flow::Close,
-                    error: Some(error),
-                    stopped_for_flush: false,
-                };
+                let flow = Flow::Close;
+                break Step { consumed, flow, error: Some(error), stopped_for_flush: false };
             }
             Ok(Parsed::Incomplete) => {
-                return Step {
-                    consumed,
-                    flow: Flow::Continue,
-                    error: None,
-                    stopped_for_flush: false,
-                };
+                let flow = Flow::Continue;
+                break Step { consumed, flow, error: None, stopped_for_flush: false };
             }
             Ok(Parsed::Request { consumed: used }) => {
                 consumed += used;
                 if arguments.is_empty() {
                     continue;
                 }
-                let mut writer = ReplyWriter::new(session.protocol(), output);
-                if commands::dispatch(session, &arguments, &mut writer) == Flow::Close {
-                    return Step {
-                        consumed,
-                        flow: Flow::Close,
-                        error: None,
-                        stopped_for_flush: false,
-                    };
+                let start = scratch.len();
+                let mut writer = ReplyWriter::new(session.protocol(), &mut scratch);
+                let flow = commands::dispatch(session, &arguments, &mut writer);
+                if let Some(flow) = flow {
+                    items.push(Item::Ready(start..scratch.len()));
+                    if flow == Flow::Close {
+                        break Step { consumed, flow, error: None, stopped_for_flush: false };
+                    }
+                    continue;
+                }
+                items.push(prepare(session, &arguments, &mut scratch, &mut ops));
+            }
+        }
+    };
+    let replies = match (ops.is_empty(), session.handle()) {
+        (false, Some(handle)) => handle.submit(ops).await,
+        _ => Vec::new(),
+    };
+    render(&items, &scratch, replies, output);
+    step
+}
+
+/// Prepares a data command: its operations join `ops`, or its refusal is answered now.
+fn prepare(
+    session: &Session,
+    arguments: &[Argument<'_>],
+    scratch: &mut Vec<u8>,
+    ops: &mut Vec<crate::embedded::Op<crate::embedded::Command>>,
+) -> Item {
+    let start = scratch.len();
+    let protocol = session.protocol();
+    let Some(handle) = session.handle() else {
+        ReplyWriter::new(protocol, scratch).error(&commands::unknown_command(arguments));
+        return Item::Ready(start..scratch.len());
+    };
+    let args: Vec<&[u8]> = arguments.iter().map(AsRef::as_ref).collect();
+    match handle.prepare(&args, session.consistency()) {
+        Ok(prepared) => {
+            let first = ops.len();
+            ops.extend(prepared.ops);
+            Item::Pending { ops: first..ops.len(), combine: prepared.combine, protocol }
+        }
+        Err(reply) => {
+            reply::write(&reply, &mut ReplyWriter::new(protocol, scratch));
+            Item::Ready(start..scratch.len())
+        }
+    }
+}
+
+/// Writes every reply of a pass in request order.
+fn render(
+    items: &[Item],
+    scratch: &[u8],
+    replies: Vec<Result<Reply, ShardError>>,
+    output: &mut Vec<u8>,
+) {
+    let mut replies = replies.into_iter();
+    for item in items {
+        match item {
+            Item::Ready(range) => output.extend_from_slice(&scratch[range.clone()]),
+            Item::Pending { ops, combine, protocol } => {
+                let mut writer = ReplyWriter::new(*protocol, output);
+                let parts: Result<Vec<Reply>, ShardError> =
+                    replies.by_ref().take(ops.len()).collect();
+                match parts {
+                    Ok(parts) => reply::write(&crate::embedded::combine(combine, parts), &mut writer),
+                    Err(error) => writer.error(&reply::shard_error_text(error)),
                 }
             }
         }

@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod connection;
+pub mod reply;
 pub mod resp;
 pub mod session;
 
@@ -18,7 +19,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::runtime::{self, Connection, ConnectionHandler, RuntimeError};
+use crate::embedded::{self, Handle, Limits};
+use crate::runtime::{Connection, ConnectionHandler, RuntimeError};
 use session::Session;
 
 /// Runs a node serving the Redis protocol until SIGINT or SIGTERM.
@@ -26,18 +28,28 @@ use session::Session;
 /// # Errors
 /// Anything that prevents the node from starting (see [`RuntimeError`]).
 pub fn run(config: &Config) -> Result<(), RuntimeError> {
-    let handler: Arc<dyn ConnectionHandler> = Arc::new(RespHandler);
-    runtime::run(config, &handler)
+    embedded::serve(config, Limits::default(), &handler)
+}
+
+/// The RESP server over a node's handle (what [`run`] serves; also for in-process use with
+/// `embedded::Node::start_with`).
+#[must_use]
+pub fn handler(handle: Handle) -> Arc<dyn ConnectionHandler> {
+    Arc::new(RespHandler { handle })
 }
 
 /// Serves each accepted RESP connection with [`connection::serve`].
-struct RespHandler;
+struct RespHandler {
+    handle: Handle,
+}
 
 impl ConnectionHandler for RespHandler {
     fn serve(&self, connection: Connection, client_id: u64) -> Pin<Box<dyn Future<Output = ()>>> {
+        // Each connection is its own client of the node (its own deduplication id).
+        let session = Session::with_handle(client_id, self.handle.clone());
         Box::pin(async move {
             let peer = connection.peer_address();
-            let closed = connection::serve(connection, Session::new(client_id)).await;
+            let closed = connection::serve(connection, session).await;
             tracing::debug!(client_id, ?peer, ?closed, "connection closed");
         })
     }

@@ -25,16 +25,23 @@ pub struct Server {
     /// Everything the node logged up to the "ready" line.
     pub startup_log: Vec<String>,
     log_lines: mpsc::Receiver<String>,
-    _data_dir: tempfile::TempDir,
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts a node with `extra` flags after `--listen 127.0.0.1:0 --data-dir <tmp>`.
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut server = Server::start_in(data_dir.path(), extra);
+        server._data_dir = Some(data_dir);
+        server
+    }
+
+    /// Starts a node on the data directory `dir` (kept after the node stops).
+    pub fn start_in(dir: &std::path::Path, extra: &[&str]) -> Server {
         let mut child = klein()
             .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir.path())
+            .arg(dir)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -70,7 +77,7 @@ impl Server {
             .find_map(|field| field.strip_prefix("address="))
             .and_then(|text| text.parse().ok())
             .unwrap_or_else(|| panic!("no address in {ready_line:?}"));
-        Server { child, address, startup_log, log_lines, _data_dir: data_dir }
+        Server { child, address, startup_log, log_lines, _data_dir: None }
     }
 
     /// The port of the RESP listener.
@@ -82,6 +89,12 @@ impl Server {
     pub fn signal(&self, signal: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.child.id().cast_signed()).expect("child pid");
         rustix::process::kill_process(pid, signal).expect("signal the node");
+    }
+
+    /// Kills the node with SIGKILL (no shutdown at all) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits for the node to exit; returns its status and the log lines after start-up.

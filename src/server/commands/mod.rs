@@ -5,6 +5,7 @@
 //! branch on it, and a command Klein does not support must never produce a wrong result.
 
 pub mod connection;
+pub mod server;
 
 use super::resp::{Argument, ReplyWriter};
 use super::session::{Flow, Session};
@@ -12,19 +13,26 @@ use super::session::{Flow, Session};
 /// Longest command name or argument quoted back in an error, as in Redis (`%.128s`).
 const ERROR_QUOTE_BYTES_MAX: usize = 128;
 
-/// Runs one request (`arguments` is never empty) and writes its reply.
+/// Runs one request (`arguments` is never empty) if it is a connection or server command and
+/// writes its reply; `None` for a data command, which goes to the node.
 pub fn dispatch(
     session: &mut Session,
     arguments: &[Argument<'_>],
     out: &mut ReplyWriter<'_>,
-) -> Flow {
+) -> Option<Flow> {
     debug_assert!(!arguments.is_empty());
     let name = &arguments[0];
-    if let Some(flow) = connection::dispatch(session, name, arguments, out) {
-        return flow;
-    }
-    out.error(&unknown_command(arguments));
-    Flow::Continue
+    connection::dispatch(session, name, arguments, out)
+        .or_else(|| server::dispatch(session, name, arguments, out))
+}
+
+/// Redis's error for an unknown subcommand of `command` (upper case, as Redis prints it).
+#[must_use]
+pub fn unknown_subcommand(sub: &[u8], command: &str) -> String {
+    format!(
+        "ERR unknown subcommand '{}'. Try {command} HELP.",
+        lossy_prefix(sub, ERROR_QUOTE_BYTES_MAX)
+    )
 }
 
 /// Redis's `unknown command` error: the name and the first arguments, quoted, at most 128
