@@ -42,8 +42,8 @@ use crate::types::GroupId;
 
 pub use crate::runtime::node::{Op, Ticket};
 pub use crate::runtime::shard::{Consistency, ShardError};
-pub use route::{CROSSSLOT, combine};
 pub use crate::state_machine::{Access, Command, EvictionPolicy, Limits, Reply};
+pub use route::{CROSSSLOT, combine};
 
 /// The state machine as a shard drives it.
 impl Machine for crate::state_machine::StateMachine {
@@ -116,7 +116,9 @@ impl From<ShardError> for Error {
     fn from(error: ShardError) -> Error {
         match error {
             ShardError::Overloaded => Error::Overloaded,
-            ShardError::NotMaster { master } => Error::NotMaster { master: master.map(|n| n.get()) },
+            ShardError::NotMaster { master } => {
+                Error::NotMaster { master: master.map(crate::types::NodeId::get) }
+            }
             ShardError::Unavailable(reason) => Error::Unavailable(reason),
         }
     }
@@ -362,7 +364,11 @@ impl Handle {
     ///
     /// # Errors
     /// As [`Handle::execute`].
-    pub fn execute_blocking(&self, args: &[&[u8]], consistency: Consistency) -> Result<Reply, Error> {
+    pub fn execute_blocking(
+        &self,
+        args: &[&[u8]],
+        consistency: Consistency,
+    ) -> Result<Reply, Error> {
         futures_lite::future::block_on(self.execute(args, consistency))
     }
 
@@ -370,7 +376,11 @@ impl Handle {
     ///
     /// # Errors
     /// [`Error`], or `Refused` when the key holds another type.
-    pub async fn get(&self, key: &[u8], consistency: Consistency) -> Result<Option<Vec<u8>>, Error> {
+    pub async fn get(
+        &self,
+        key: &[u8],
+        consistency: Consistency,
+    ) -> Result<Option<Vec<u8>>, Error> {
         match self.execute(&[b"GET", key], consistency).await? {
             Reply::Bulk(value) => Ok(Some(value)),
             Reply::Null => Ok(None),
@@ -429,7 +439,11 @@ impl Handle {
     ///
     /// # Errors
     /// As [`Handle::get`].
-    pub fn get_blocking(&self, key: &[u8], consistency: Consistency) -> Result<Option<Vec<u8>>, Error> {
+    pub fn get_blocking(
+        &self,
+        key: &[u8],
+        consistency: Consistency,
+    ) -> Result<Option<Vec<u8>>, Error> {
         futures_lite::future::block_on(self.get(key, consistency))
     }
 

@@ -32,7 +32,8 @@ pub(super) fn prepare(
     let name = String::from_utf8_lossy(args[0]).to_ascii_uppercase();
     let groups = handle.groups();
     if let Some((_, combine)) = EVERY_GROUP.iter().find(|(every, _)| *every == name) {
-        let ops = (0..groups).map(|group| op(handle, GroupId(group), command.clone(), args, consistency));
+        let ops =
+            (0..groups).map(|group| op(handle, GroupId(group), command.clone(), args, consistency));
         return Ok(Prepared { ops: ops.collect(), combine: combine.clone() });
     }
     if name == "SCAN" {
@@ -89,16 +90,15 @@ fn split(
     step: usize,
     consistency: Consistency,
 ) -> Result<Prepared, Reply> {
-    let mut parts: Vec<(GroupId, Vec<&[u8]>, Vec<usize>)> = Vec::new();
+    // Per group: its argv, and the positions of its keys in the original command.
+    type Part<'a> = (GroupId, Vec<&'a [u8]>, Vec<usize>);
+    let mut parts: Vec<Part<'_>> = Vec::new();
     for (position, chunk) in args[1..].chunks(step).enumerate() {
         let group = handle.router.group_of(chunk[0]);
-        let index = match parts.iter().position(|(g, _, _)| *g == group) {
-            Some(index) => index,
-            None => {
-                parts.push((group, vec![args[0]], Vec::new()));
-                parts.len() - 1
-            }
-        };
+        let index = parts.iter().position(|(g, _, _)| *g == group).unwrap_or_else(|| {
+            parts.push((group, vec![args[0]], Vec::new()));
+            parts.len() - 1
+        });
         parts[index].1.extend_from_slice(chunk);
         parts[index].2.push(position);
     }
@@ -145,12 +145,15 @@ pub fn combine(combine: &Combine, replies: Vec<Reply>) -> Reply {
     }
     match combine {
         Combine::Single => replies.into_iter().next().unwrap_or(Reply::Null),
-        Combine::Sum => {
-            Reply::Integer(replies.iter().map(|r| if let Reply::Integer(n) = r { *n } else { 0 }).sum())
-        }
+        Combine::Sum => Reply::Integer(
+            replies.iter().map(|r| if let Reply::Integer(n) = r { *n } else { 0 }).sum(),
+        ),
         Combine::AllOk => Reply::Ok,
         Combine::Concat => Reply::Array(
-            replies.into_iter().flat_map(|r| if let Reply::Array(v) = r { v } else { vec![] }).collect(),
+            replies
+                .into_iter()
+                .flat_map(|r| if let Reply::Array(v) = r { v } else { vec![] })
+                .collect(),
         ),
         Combine::Scatter { positions } => {
             let count = positions.iter().map(Vec::len).sum();
@@ -179,9 +182,7 @@ fn scan_reply(replies: Vec<Reply>, group: u32, groups: u32) -> Reply {
     }
     let keys = parts.pop().expect("two parts");
     let inner = match parts.pop() {
-        Some(Reply::Bulk(cursor)) => {
-            String::from_utf8_lossy(&cursor).parse::<u64>().unwrap_or(0)
-        }
+        Some(Reply::Bulk(cursor)) => String::from_utf8_lossy(&cursor).parse::<u64>().unwrap_or(0),
         _ => 0,
     };
     let next = if inner != 0 {

@@ -58,9 +58,9 @@ use crate::constants::{CONNECTIONS_COUNT_MAX, SNAPSHOT_INTERVAL_SLOTS};
 use crate::log::superblock::Superblock;
 use crate::log::writer::WriterOptions;
 use crate::types::{CoreIndex, GroupId};
+use memlock::{IoMemoryPlan, MemlockOutcome, MemlockTooSmall};
 use node::{Layout, Peers, Router, ShardTask};
 use shard::{Machine, ShardOptions};
-use memlock::{IoMemoryPlan, MemlockOutcome, MemlockTooSmall};
 use shutdown::ShutdownSignal;
 
 /// Serves accepted client connections. Implemented by the layer above (the RESP server); the
@@ -209,6 +209,7 @@ pub struct Services<M: Machine> {
 /// # Panics
 /// Only on a broken invariant: `config.cores` is validated to at most
 /// [`crate::constants::CORES_COUNT_MAX`], which fits a [`CoreIndex`].
+#[allow(clippy::needless_pass_by_value)] // The services are the node's for its whole life.
 pub fn run<M>(config: &Config, services: Services<M>) -> Result<(), RuntimeError>
 where
     M: Machine + 'static,
@@ -366,8 +367,8 @@ fn peers(config: &Config) -> Result<Option<Peers>, RuntimeError> {
         .ok_or_else(|| missing("a cluster of several nodes needs --peer-listen".to_string()))?;
     let mut members = BTreeMap::new();
     for (node, address) in &config.initial_cluster {
-        let address =
-            address.ok_or_else(|| missing(format!("--initial-cluster gives no address for {node}")))?;
+        let address = address
+            .ok_or_else(|| missing(format!("--initial-cluster gives no address for {node}")))?;
         members.insert(*node, address);
     }
     let last = CoreIndex(u16::try_from(config.cores - 1).expect("cores are bounded"));
@@ -424,6 +425,10 @@ where
     } else {
         None
     };
+    // Clients are served once the core's groups are recovered (a start-up reads the log).
+    let serving = node::Serving::default();
+    let shard_task = glommio::spawn_local(node::run_shard(shard, serving.clone()));
+    serving.wait().await;
     let listener = match listen.map(TcpListener::bind).transpose() {
         Ok(listener) => listener,
         Err(source) => {
@@ -433,7 +438,6 @@ where
             return;
         }
     };
-    let shard_task = glommio::spawn_local(node::run_shard(shard));
     let bound = listener.as_ref().and_then(|l| l.local_addr().ok()).or(listen);
     let _ = report.send(CoreReport::Ready(bound));
     drop(report);

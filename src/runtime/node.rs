@@ -42,10 +42,8 @@ use hashbrown::HashMap;
 use tracing::{debug, error, info};
 
 use super::disk_dma::DmaDisk;
+use super::shard::{Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token};
 use super::transport::{Identity, Transport};
-use super::shard::{
-    Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token,
-};
 use crate::constants::{EXIT_CODE_STORAGE_FAILURE, NODE_INBOX_ENVELOPES_MAX, TICK_MILLIS};
 use crate::log::disk::{Completion, Disk};
 use crate::types::{CoreIndex, GroupId, NodeId};
@@ -336,6 +334,9 @@ fn wall_millis() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Where a shard's reply goes: a ticket and the operation's place in it.
+type Waiting<R> = (Arc<TicketState<R>>, usize);
+
 /// Everything a core's shard task needs.
 pub struct ShardTask<M: Machine> {
     /// This core.
@@ -353,6 +354,34 @@ pub struct ShardTask<M: Machine> {
     pub peers: Option<Peers>,
 }
 
+/// Tells a core's other tasks that its shard serves (set once, awaited by the listener).
+#[derive(Clone, Default)]
+pub struct Serving(std::rc::Rc<std::cell::RefCell<(bool, Vec<std::task::Waker>)>>);
+
+impl Serving {
+    fn set(&self) {
+        let mut state = self.0.borrow_mut();
+        state.0 = true;
+        for waker in state.1.drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// Completes once the shard serves.
+    pub async fn wait(&self) {
+        futures_lite::future::poll_fn(|context| {
+            let mut state = self.0.borrow_mut();
+            if state.0 {
+                Poll::Ready(())
+            } else {
+                state.1.push(context.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+    }
+}
+
 /// Where a core talks to its peers.
 #[derive(Clone, Debug)]
 pub struct Peers {
@@ -364,20 +393,24 @@ pub struct Peers {
     pub members: BTreeMap<NodeId, SocketAddr>,
 }
 
-/// Runs a core's shard until the router stops; exits the process on a fatal error.
-pub async fn run_shard<M>(task: ShardTask<M>)
+/// Runs a core's shard until the router stops, setting `serving` once it serves; exits the
+/// process on a fatal error.
+pub async fn run_shard<M>(task: ShardTask<M>, serving: Serving)
 where
     M: Machine + 'static,
 {
     let core = task.core;
-    if let Err(fatal) = serve_shard(task).await {
+    if let Err(fatal) = serve_shard(task, serving).await {
         error!(%core, %fatal, "storage failure: stopping the node");
         eprintln!("klein: core {core}: {fatal}");
         std::process::exit(i32::from(EXIT_CODE_STORAGE_FAILURE));
     }
 }
 
-async fn serve_shard<M: Machine + 'static>(task: ShardTask<M>) -> Result<(), Fatal> {
+async fn serve_shard<M: Machine + 'static>(
+    task: ShardTask<M>,
+    serving_flag: Serving,
+) -> Result<(), Fatal> {
     let ShardTask { core, dir, options, make_machine, router, peers } = task;
     let transport = match peers {
         Some(peers) => {
@@ -396,7 +429,7 @@ async fn serve_shard<M: Machine + 'static>(task: ShardTask<M>) -> Result<(), Fat
     let make = Arc::clone(&make_machine);
     let mut shard = Shard::open(options, disk.list(), wall_millis(), Box::new(move || make()));
     let inbox = &router.inboxes[usize::from(core.0)];
-    let mut waiting: HashMap<u64, (Arc<TicketState<M::Reply>>, usize)> = HashMap::new();
+    let mut waiting: HashMap<u64, Waiting<M::Reply>> = HashMap::new();
     let mut next_token = 0_u64;
     let tick = Duration::from_millis(TICK_MILLIS);
     let mut next_tick = Instant::now() + tick;
@@ -433,9 +466,10 @@ async fn serve_shard<M: Machine + 'static>(task: ShardTask<M>) -> Result<(), Fat
             }
         }
         for (to, group, message) in shard.take_outbox() {
-            match &transport {
-                Some(transport) => transport.send(to, group, message),
-                None => debug!(%core, %to, "no peer transport: message dropped"),
+            if let Some(transport) = &transport {
+                transport.send(to, group, message);
+            } else {
+                debug!(%core, %to, "no peer transport: message dropped");
             }
         }
         for (group, from, _) in shard.take_snapshots_wanted() {
@@ -445,6 +479,7 @@ async fn serve_shard<M: Machine + 'static>(task: ShardTask<M>) -> Result<(), Fat
         if !serving && shard.is_serving() {
             serving = true;
             info!(%core, groups = shard.replicas().count(), "shard recovered its log; serving");
+            serving_flag.set();
         }
         let now = Instant::now();
         while now >= next_tick {
@@ -462,8 +497,7 @@ async fn serve_shard<M: Machine + 'static>(task: ShardTask<M>) -> Result<(), Fat
                 None => std::future::pending().await,
             }
         };
-        futures_lite::future::or(wait(inbox, &router, &disk, next_tick - now), peers_arrived)
-            .await;
+        futures_lite::future::or(wait(inbox, &router, &disk, next_tick - now), peers_arrived).await;
     }
     disk.close().await.map_err(|error| Fatal::Storage(format!("closing the log: {error}")))?;
     for (_, (ticket, index)) in waiting.drain() {

@@ -12,8 +12,8 @@
 //!
 //! Core `k` of a node listens on its peer address's port plus `k * PEER_PORT_CORE_STRIDE`
 //! (so `--initial-cluster 1=h:7101,2=h:7102` works with any core count: core 1 of node 1 is
-//! on 8101), and dials the same offset of each peer: group `g` lives on core `g % cores` of every node, so every message of a core's
-//! groups has exactly one destination core. Every node of a cluster therefore runs the same
+//! on 8101), and dials the same offset of each peer: group `g` lives on core `g % cores` of
+//! every node, so every message of a core's groups has exactly one destination core. Every node of a cluster therefore runs the same
 //! number of cores (the data directory's `LAYOUT` pins it). Each direction has its own
 //! connection: a core sends only on the connection it dialled and receives only on the ones it
 //! accepted, so no simultaneous-dial tie-break is needed.
@@ -43,8 +43,7 @@ use tracing::{debug, info, warn};
 use crate::consensus::Message;
 use crate::constants::{
     PEER_CONNECT_TIMEOUT_MILLIS, PEER_INBOUND_MESSAGES_MAX, PEER_PENDING_MESSAGES_MAX,
-    PEER_PORT_CORE_STRIDE,
-    PEER_RECONNECT_MILLIS_MAX, PEER_RECONNECT_MILLIS_MIN,
+    PEER_PORT_CORE_STRIDE, PEER_RECONNECT_MILLIS_MAX, PEER_RECONNECT_MILLIS_MIN,
 };
 use crate::types::{CoreIndex, GroupId, NodeId};
 use crate::wire::{Encoder, FrameReader, Handshake, WireError};
@@ -137,6 +136,7 @@ impl Transport {
     }
 
     /// Takes every message received so far.
+    #[must_use]
     pub fn receive(&self) -> Vec<(NodeId, GroupId, Message)> {
         let mut inbound = self.inbound.borrow_mut();
         for producer in inbound.producers.drain(..) {
@@ -213,9 +213,8 @@ async fn connect(
     address: SocketAddr,
 ) -> Result<(TcpStream, Encoder), String> {
     let timeout = Duration::from_millis(PEER_CONNECT_TIMEOUT_MILLIS);
-    let mut stream = TcpStream::connect_timeout(address, timeout)
-        .await
-        .map_err(|error| error.to_string())?;
+    let mut stream =
+        TcpStream::connect_timeout(address, timeout).await.map_err(|error| error.to_string())?;
     let _ = stream.set_nodelay(true);
     let ours = Handshake::ours(identity.cluster, identity.node, Some(peer), identity.core);
     let mut encoder = Encoder::new(identity.node);
@@ -234,7 +233,7 @@ async fn connect(
             break frame.handshake().map_err(|error| error.to_string())?;
         }
     };
-    check_handshake(identity, &ours, &theirs).map_err(|error| error.to_string())?;
+    check_handshake(identity, &ours, &theirs)?;
     let version = ours.accept(&theirs).map_err(|error| error.to_string())?;
     encoder.set_version(version);
     Ok((stream, encoder))
@@ -261,7 +260,11 @@ fn describe(error: &WireError) -> String {
 }
 
 /// Writes pending messages, all of them in one write per wake-up, until the connection fails.
-async fn write_loop(mut stream: TcpStream, mut encoder: Encoder, link: &Rc<RefCell<Link>>) -> String {
+async fn write_loop(
+    mut stream: TcpStream,
+    mut encoder: Encoder,
+    link: &Rc<RefCell<Link>>,
+) -> String {
     loop {
         let batch = futures_lite::future::poll_fn(|context| {
             let mut link = link.borrow_mut();

@@ -209,7 +209,9 @@ fn render(
                 let parts: Result<Vec<Reply>, ShardError> =
                     replies.by_ref().take(ops.len()).collect();
                 match parts {
-                    Ok(parts) => reply::write(&crate::embedded::combine(combine, parts), &mut writer),
+                    Ok(parts) => {
+                        reply::write(&crate::embedded::combine(combine, parts), &mut writer);
+                    }
                     Err(error) => writer.error(&reply::shard_error_text(error)),
                 }
             }

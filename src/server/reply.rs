@@ -72,9 +72,9 @@ pub fn error_text(error: &Error) -> String {
         Error::NotMaster { master: None } => {
             "TRYAGAIN no master for the key's group yet (an election is running); retry".into()
         }
-        Error::NotMaster { master: Some(node) } => format!(
-            "TRYAGAIN node {node} is the master of the key's group; send the command there"
-        ),
+        Error::NotMaster { master: Some(node) } => {
+            format!("TRYAGAIN node {node} is the master of the key's group; send the command there")
+        }
         Error::Unavailable(reason) if reason.contains("recovering") => {
             "LOADING Klein is loading the dataset in memory".into()
         }

@@ -25,7 +25,8 @@ pub struct Server {
     /// Everything the node logged up to the "ready" line.
     pub startup_log: Vec<String>,
     log_lines: mpsc::Receiver<String>,
-    _data_dir: Option<tempfile::TempDir>,
+    /// The temporary data directory a `start` made (removed with the server).
+    data_dir_kept: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -33,7 +34,7 @@ impl Server {
     pub fn start(extra: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let mut server = Server::start_in(data_dir.path(), extra);
-        server._data_dir = Some(data_dir);
+        server.data_dir_kept = Some(data_dir);
         server
     }
 
@@ -77,7 +78,7 @@ impl Server {
             .find_map(|field| field.strip_prefix("address="))
             .and_then(|text| text.parse().ok())
             .unwrap_or_else(|| panic!("no address in {ready_line:?}"));
-        Server { child, address, startup_log, log_lines, _data_dir: None }
+        Server { child, address, startup_log, log_lines, data_dir_kept: None }
     }
 
     /// The port of the RESP listener.

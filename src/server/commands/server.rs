@@ -94,7 +94,9 @@ fn client(session: &mut Session, arguments: &[Argument<'_>], out: &mut ReplyWrit
                 session.set_name(&arguments[2]);
                 out.simple("OK");
             } else {
-                out.error("ERR Client names cannot contain spaces, newlines or special characters.");
+                out.error(
+                    "ERR Client names cannot contain spaces, newlines or special characters.",
+                );
             }
         }
         (b"SETINFO", 4) => {
@@ -106,8 +108,7 @@ fn client(session: &mut Session, arguments: &[Argument<'_>], out: &mut ReplyWrit
                 out.error(&format!("ERR Unrecognized option '{attribute}'"));
             }
         }
-        (b"INFO", 2) => out.verbatim(&client_line(session)),
-        (b"LIST", 2) => out.verbatim(&client_line(session)),
+        (b"INFO" | b"LIST", 2) => out.verbatim(&client_line(session)),
         (b"NO-EVICT" | b"NO-TOUCH", 3) => out.simple("OK"),
         (b"CONSISTENCY", 3) => {
             let consistency = match arguments[2].to_ascii_lowercase().as_slice() {
@@ -178,7 +179,7 @@ fn config(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
                 out.bulk(value.as_bytes());
             }
         }
-        Some(b"SET") if arguments.len() >= 4 && arguments.len() % 2 == 0 => {
+        Some(b"SET") if arguments.len() >= 4 && arguments.len().is_multiple_of(2) => {
             let name = String::from_utf8_lossy(&arguments[2]).to_ascii_lowercase();
             out.error(&format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - Klein does not \
@@ -236,7 +237,7 @@ fn info(session: &Session, out: &mut ReplyWriter<'_>) {
          # Memory\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n\
          # Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n# Stats\r\n\r\n\
          # Replication\r\nrole:master\r\n\r\n# Keyspace\r\n",
-        crate::VERSION,
+        env!("CARGO_PKG_VERSION"),
         std::env::consts::OS,
     );
     let _ = session;
