@@ -13,8 +13,9 @@
 //! Core `k` of a node listens on its peer address's port plus `k * PEER_PORT_CORE_STRIDE`
 //! (so `--initial-cluster 1=h:7101,2=h:7102` works with any core count: core 1 of node 1 is
 //! on 8101), and dials the same offset of each peer: group `g` lives on core `g % cores` of
-//! every node, so every message of a core's groups has exactly one destination core. Every node of a cluster therefore runs the same
-//! number of cores (the data directory's `LAYOUT` pins it). Each direction has its own
+//! every node, so every message of a core's groups has exactly one destination core. Every
+//! node of a cluster therefore runs the same number of cores (the data directory's `LAYOUT`
+//! pins it). Each direction has its own
 //! connection: a core sends only on the connection it dialled and receives only on the ones it
 //! accepted, so no simultaneous-dial tie-break is needed.
 //!
