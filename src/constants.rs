@@ -249,6 +249,13 @@ pub const CONNECTION_PIPELINE_OPS_MAX: usize = 4096;
 /// or after a master failed) before it is refused; 3 s, above the longest election timeout.
 pub const SHARD_MASTER_WAIT_TICKS: u64 = 300;
 
+/// Ticks between two checks of a master whether a live voter with a lower node id should
+/// take its group over.
+pub const SHARD_MASTER_PREFERENCE_TICKS: u64 = 50;
+
+/// A peer heard from within this many ticks counts as live for master preference.
+pub const SHARD_PEER_LIVE_TICKS: u64 = 3 * HEARTBEAT_INTERVAL_TICKS;
+
 /// Most keys one housekeeping pass of one group deletes.
 pub const SHARD_HOUSEKEEPING_KEYS_MAX: usize = 256;
 

@@ -534,6 +534,21 @@ impl Replica {
         matches!(&self.role, RoleState::Master(master) if master.claim == Claim::Applied)
     }
 
+    /// As master: the applied slot `node` last reported (heartbeat replies); `None` otherwise.
+    #[must_use]
+    pub fn peer_applied(&self, node: NodeId) -> Option<Slot> {
+        match &self.role {
+            RoleState::Master(master) => master.peer_applied.get(&node).copied(),
+            _ => None,
+        }
+    }
+
+    /// Whether a leader transfer is in progress.
+    #[must_use]
+    pub fn is_transferring(&self) -> bool {
+        matches!(&self.role, RoleState::Master(master) if master.transfer.is_some())
+    }
+
     /// Proposals in flight (proposed, not yet chosen).
     #[must_use]
     pub fn in_flight(&self) -> usize {

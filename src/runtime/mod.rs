@@ -398,6 +398,7 @@ fn shard_options(config: &Config, core: CoreIndex, groups: u32) -> ShardOptions 
         writer: WriterOptions::DEFAULT,
         snapshot_interval_slots: SNAPSHOT_INTERVAL_SLOTS,
         seed: config.node_id.get() ^ (u64::from(core.0) << 32) ^ wall_seed(),
+        prefer_lowest_master: true,
     }
 }
 

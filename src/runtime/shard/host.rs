@@ -42,8 +42,8 @@ use crate::consensus::{
 };
 use crate::constants::{
     READS_PENDING_MAX, SHARD_BATCH_BYTES_MAX, SHARD_HOUSEKEEPING_KEYS_MAX,
-    SHARD_HOUSEKEEPING_TICKS, SHARD_MASTER_WAIT_TICKS, SHARD_QUEUE_BYTES_MAX,
-    SHARD_QUEUE_ENTRIES_MAX,
+    SHARD_HOUSEKEEPING_TICKS, SHARD_MASTER_PREFERENCE_TICKS, SHARD_MASTER_WAIT_TICKS,
+    SHARD_PEER_LIVE_TICKS, SHARD_QUEUE_BYTES_MAX, SHARD_QUEUE_ENTRIES_MAX,
 };
 use crate::log::disk::{Completion, FileId, OpId, Request as DiskRequest};
 use crate::log::open::{OpenError, Opened, Opener};
@@ -194,6 +194,9 @@ pub struct ShardOptions {
     pub snapshot_interval_slots: u64,
     /// Seed of the replicas' election jitter (each group derives its own).
     pub seed: u64,
+    /// Masters move to the live voter with the lowest node id (the default); `false` leaves
+    /// them where elections put them.
+    pub prefer_lowest_master: bool,
 }
 
 /// A batch proposed and not yet applied.
@@ -286,6 +289,8 @@ pub struct Shard<M: Machine> {
     outbox: Vec<(NodeId, GroupId, Message)>,
     replies: Vec<(Token, Result<M::Reply, ShardError>)>,
     wanted: Vec<(GroupId, NodeId, Slot)>,
+    /// The tick each peer was last heard from (any group).
+    last_heard: BTreeMap<NodeId, u64>,
     /// The stats so far.
     pub stats: ShardStats,
 }
@@ -310,6 +315,7 @@ impl<M: Machine> Shard<M> {
             outbox: Vec::new(),
             replies: Vec::new(),
             wanted: Vec::new(),
+            last_heard: BTreeMap::new(),
             stats: ShardStats::default(),
         }
     }
@@ -460,11 +466,16 @@ impl<M: Machine> Shard<M> {
         self.now_millis = self.now_millis.max(now_millis);
         self.ticks += 1;
         let housekeeping = self.ticks.is_multiple_of(SHARD_HOUSEKEEPING_TICKS);
+        let prefer = self.options.prefer_lowest_master
+            && self.ticks.is_multiple_of(SHARD_MASTER_PREFERENCE_TICKS);
         let count = self.group_count();
         for index in 0..count {
             self.input(index, Replica::on_tick)?;
             if housekeeping {
                 self.housekeeping(index);
+            }
+            if prefer {
+                self.prefer_lowest_master(index)?;
             }
             self.expire_waits(index);
             self.release_parked(index)?;
@@ -482,6 +493,7 @@ impl<M: Machine> Shard<M> {
         group: GroupId,
         message: Message,
     ) -> Result<(), Fatal> {
+        self.last_heard.insert(from, self.ticks);
         let Some(index) = self.group_index(group) else { return Ok(()) };
         self.input(index, |replica, effects| replica.on_message(from, message, effects))
     }
@@ -702,6 +714,37 @@ impl<M: Machine> Shard<M> {
         for queued in group.queue.drain(..) {
             self.replies.push((queued.token, Err(error.clone())));
         }
+    }
+
+    /// A master hands its group to the live voter with the lowest node id, once that voter
+    /// has applied everything chosen: by default every group's master sits on the lowest live
+    /// node, so clients connected there pay no forwarding and operators know where masters
+    /// are. "Live": heard from within `SHARD_PEER_LIVE_TICKS`.
+    fn prefer_lowest_master(&mut self, index: usize) -> Result<(), Fatal> {
+        let (node, ticks) = (self.options.node, self.ticks);
+        let Phase::Serving(_, groups) = &mut self.phase else { return Ok(()) };
+        let replica = &groups[index].replica;
+        if !replica.is_serving() || replica.is_transferring() {
+            return Ok(());
+        }
+        let frontier = replica.frontier();
+        let live = |peer: &NodeId| {
+            self.last_heard.get(peer).is_some_and(|heard| heard + SHARD_PEER_LIVE_TICKS >= ticks)
+        };
+        let preferred = replica
+            .configuration(frontier)
+            .voters()
+            .iter()
+            .copied()
+            .find(|voter| *voter == node || live(voter));
+        let Some(target) = preferred.filter(|target| *target < node) else { return Ok(()) };
+        if replica.peer_applied(target).is_none_or(|applied| applied < frontier) {
+            return Ok(());
+        }
+        self.input(index, |replica, effects| {
+            // Refused only if the state changed under us; the next pass tries again.
+            let _ = replica.transfer(target, effects);
+        })
     }
 
     fn housekeeping(&mut self, index: usize) {

@@ -156,6 +156,7 @@ fn options(id: u64, voters: u64) -> ShardOptions {
         writer: WRITER,
         snapshot_interval_slots: crate::constants::SNAPSHOT_INTERVAL_SLOTS,
         seed: id,
+        prefer_lowest_master: true,
     }
 }
 
@@ -266,12 +267,14 @@ fn three_shards_replicate_and_followers_name_the_master() {
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| Node::new(id, 3, SimDisk::new(id, SimDiskOptions::default()), 1_000))
         .collect();
-    let now = run(&mut nodes, 1_000, 400);
+    let now = run(&mut nodes, 1_000, 700);
     let master = master_index(&nodes).expect("a master is elected");
     let follower = (master + 1) % 3;
     nodes[master].shard.submit(set(1, "k", "v"));
     let now = run(&mut nodes, now, 5);
     assert_eq!(reply_of(&nodes[master], 1), Some(&Ok(None)));
+    // The commit reaches followers with the next heartbeat.
+    let now = run(&mut nodes, now, 20);
 
     nodes[follower].shard.submit(set(2, "k", "w"));
     nodes[follower].shard.submit(get(3, "k", Consistency::Linearizable));
@@ -286,7 +289,6 @@ fn three_shards_replicate_and_followers_name_the_master() {
         reply_of(&nodes[follower], 3),
         Some(&Err(ShardError::NotMaster { master: master_id }))
     );
-    // The follower has applied the chosen write by now (commit rides the heartbeats).
     assert_eq!(reply_of(&nodes[follower], 4), Some(&Ok(Some(b"v".to_vec()))));
 }
 
@@ -368,4 +370,46 @@ fn until_serving(node: &mut Node, mut now: u64) -> u64 {
         assert!(now < 100_000, "recovery does not finish");
     }
     now
+}
+
+#[test]
+fn masters_move_to_the_lowest_live_node_and_stay_put_when_it_is_down() {
+    for seed in 0..4 {
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|id| {
+                Node::new(id, 3, SimDisk::new(id + 10 * seed, SimDiskOptions::default()), 1_000)
+            })
+            .collect();
+        let now = run(&mut nodes, 1_000, 600);
+        assert_eq!(master_index(&nodes), Some(0), "seed {seed}: node 1 holds the group");
+        // Writes still work at the new master.
+        nodes[0].shard.submit(set(1, "k", "v"));
+        let _ = run(&mut nodes, now, 5);
+        assert_eq!(reply_of(&nodes[0], 1), Some(&Ok(None)));
+    }
+    // Node 1 never runs: nodes 2 and 3 elect a master and it stays (no transfer to the dead).
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| Node::new(id, 3, SimDisk::new(id, SimDiskOptions::default()), 1_000))
+        .collect();
+    let mut now = 1_000;
+    for _ in 0..800 {
+        now += TICK_MILLIS;
+        for index in 1..3 {
+            nodes[index].shard.tick(now).unwrap();
+            nodes[index].shard.flush().unwrap();
+            nodes[index].disk_round();
+            nodes[index].disk_round();
+            for (to, group, message) in nodes[index].shard.take_outbox() {
+                let from = node(u64::try_from(index).unwrap() + 1);
+                if to != node(1) {
+                    let target = usize::try_from(to.get() - 1).unwrap();
+                    nodes[target].shard.on_message(from, group, message).unwrap();
+                }
+            }
+        }
+    }
+    let master = master_index(&nodes).expect("nodes 2 and 3 elect a master");
+    assert!(master > 0);
+    let transfers = nodes[master].shard.replicas().next().unwrap().is_transferring();
+    assert!(!transfers, "no transfer to a node that is down");
 }
