@@ -146,17 +146,18 @@ pub const PIPELINE_WINDOW_SLOTS: u64 = 32;
 pub const HEARTBEAT_INTERVAL_TICKS: u64 = 10;
 
 /// Shortest election timeout: ticks a follower waits without hearing from a master before it
-/// campaigns, and how long it refuses `Prepare` after hearing from one (stickiness).
-pub const ELECTION_TIMEOUT_TICKS_MIN: u64 = 100;
+/// campaigns, and how long it refuses `Prepare` after hearing from one (stickiness). 300 ms:
+/// three missed heartbeats, and writes resume within a second of a master's crash (issue 5).
+pub const ELECTION_TIMEOUT_TICKS_MIN: u64 = 30;
 
 /// Longest election timeout; each timeout is drawn from `[MIN, MAX)` with the replica's seed.
-pub const ELECTION_TIMEOUT_TICKS_MAX: u64 = 200;
+pub const ELECTION_TIMEOUT_TICKS_MAX: u64 = 60;
 
 /// How far two replicas' tick rates may drift apart over one election timeout, in ticks.
 pub const DRIFT_MARGIN_TICKS: u64 = 10;
 
 /// How long a lease lasts after the start of the heartbeat round a quorum acknowledged.
-pub const LEASE_TICKS: u64 = 80;
+pub const LEASE_TICKS: u64 = 18;
 
 /// Most lease rounds a master remembers while it waits for their acknowledgements.
 pub const LEASE_ROUNDS_MAX: usize = 16;
