@@ -236,8 +236,13 @@ pub const PEER_CONNECT_TIMEOUT_MILLIS: u64 = 1000;
 /// Groups per core a node creates (the group count is fixed in the data directory's layout).
 pub const GROUPS_PER_CORE: usize = 4;
 
-/// The first client id embedded handles take (RESP connections are handles too).
+/// The first counter value of embedded handles' client ids (RESP connections are handles too).
 pub const EMBEDDED_CLIENT_ID_BASE: u64 = 1;
+
+/// Low bits of a client id that count the process's handles; the high bits are a random
+/// per-process prefix (`embedded::client_prefix`), so ids are unique across nodes and restarts
+/// with overwhelming probability (40 random bits).
+pub const CLIENT_ID_COUNTER_BITS: u32 = 24;
 
 /// Bits of a `SCAN` cursor below the group index: the group's own cursor.
 pub const SCAN_CURSOR_GROUP_SHIFT: u32 = 48;

@@ -34,7 +34,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use crate::config::Config;
-use crate::constants::{EMBEDDED_CLIENT_ID_BASE, GROUPS_PER_CORE};
+use crate::constants::{CLIENT_ID_COUNTER_BITS, EMBEDDED_CLIENT_ID_BASE, GROUPS_PER_CORE};
 use crate::runtime::node::Router;
 use crate::runtime::shard::Machine;
 use crate::runtime::{self, ConnectionHandler, RuntimeError, Services};
@@ -283,8 +283,30 @@ fn services(
     (handle, services)
 }
 
-/// Where client ids of handles come from (each handle is a client).
-static NEXT_CLIENT: AtomicU64 = AtomicU64::new(EMBEDDED_CLIENT_ID_BASE);
+/// Handles made by this process so far (the low bits of their client ids).
+static NEXT_CLIENT: AtomicU64 = AtomicU64::new(0);
+
+/// This process's client-id prefix: random, drawn once. Client ids must be unique across the
+/// cluster and across restarts, because the state machine deduplicates writes by (client id,
+/// sequence) and keeps those windows in its snapshots: a per-process counter alone made a
+/// client of node 3 look like a retry of node 1's client with the same number, and its writes
+/// were answered from the other client's window without being applied (found by
+/// `tests/cluster.rs`).
+fn client_prefix() -> u64 {
+    static PREFIX: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PREFIX.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // `RandomState` is seeded from the OS's randomness once per process.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos()),
+        );
+        hasher.write_u32(std::process::id());
+        hasher.finish() << CLIENT_ID_COUNTER_BITS
+    })
+}
 
 /// Calls into a node: `Send + Sync`, from any thread or async runtime. See the module docs.
 pub struct Handle {
@@ -301,7 +323,8 @@ impl Clone for Handle {
 
 impl Handle {
     fn new(router: Arc<Router<Command, Reply>>) -> Handle {
-        let client = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed);
+        let counter = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) + EMBEDDED_CLIENT_ID_BASE;
+        let client = client_prefix() | (counter & ((1 << CLIENT_ID_COUNTER_BITS) - 1));
         Handle { router, client, sequence: AtomicU64::new(0) }
     }
 
