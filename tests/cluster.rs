@@ -36,7 +36,7 @@ impl Cluster {
             .map(|(index, port)| format!("{}=127.0.0.1:{port}", index + 1))
             .collect();
         let members = members.join(",");
-        let mut cluster = Cluster { dirs: vec![], flags: vec![], nodes: vec![], root: root };
+        let mut cluster = Cluster { dirs: vec![], flags: vec![], nodes: vec![], root };
         for (index, port) in peers.iter().enumerate() {
             cluster.dirs.push(cluster.root.path().join(format!("n{}", index + 1)));
             cluster.flags.push(vec![
