@@ -38,6 +38,8 @@ impl Command {
             | C::SIsMember { .. }
             | C::SCard { .. }
             | C::SMIsMember { .. }
+            | C::SRandMember { .. }
+            | C::SetAlgebra { destination: None, .. }
             | C::ZScore { .. }
             | C::ZRange { .. }
             | C::ZCard { .. }
@@ -74,9 +76,16 @@ impl Command {
             C::MSet { pairs } | C::MSetNx { pairs } => {
                 keys.extend(pairs.iter().map(|(key, _)| key.as_slice()));
             }
-            C::Rename { source, destination, .. } | C::Copy { source, destination, .. } => {
+            C::Rename { source, destination, .. }
+            | C::Copy { source, destination, .. }
+            | C::LMove { source, destination, .. }
+            | C::SMove { source, destination, .. } => {
                 keys.push(source);
                 keys.push(destination);
+            }
+            C::SetAlgebra { destination, keys: sources, .. } => {
+                keys.extend(destination.as_deref());
+                keys.extend(sources.iter().map(Vec::as_slice));
             }
             C::Keys { .. } | C::Scan { .. } | C::RandomKey {} | C::DbSize {} | C::FlushAll {} => {}
             C::Exec { commands } => {
@@ -135,6 +144,11 @@ impl Command {
             | C::LRange { key, .. }
             | C::LLen { key }
             | C::LIndex { key, .. }
+            | C::LSet { key, .. }
+            | C::LTrim { key, .. }
+            | C::LRem { key, .. }
+            | C::LInsert { key, .. }
+            | C::SRandMember { key, .. }
             | C::SAdd { key, .. }
             | C::SRem { key, .. }
             | C::SMembers { key }
@@ -175,7 +189,11 @@ impl Command {
             | C::HIncrByFloat { .. }
             | C::HSetNx { .. }
             | C::Push { .. }
+            | C::LSet { .. }
+            | C::LInsert { .. }
+            | C::LMove { .. }
             | C::SAdd { .. }
+            | C::SetAlgebra { destination: Some(_), .. }
             | C::ZAdd { .. } => true,
             C::Exec { commands } => commands.iter().any(Command::may_grow_memory),
             _ => false,

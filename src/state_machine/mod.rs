@@ -42,8 +42,8 @@ pub use codec::{
     decode_batch,
 };
 pub use command::{
-    Access, Command, Condition, ExpireCondition, ExpireKind, ScoreBound, SetOrigin, Ttl, ZAddFlags,
-    ZRangeBy,
+    Access, Command, Condition, ExpireCondition, ExpireKind, ScoreBound, SetOperation, SetOrigin,
+    Ttl, ZAddFlags, ZRangeBy,
 };
 pub use machine::{EvictionPolicy, Limits, StateMachine};
 pub use parse::{parse, parse_f64, parse_i64, unknown_command};

@@ -8,7 +8,9 @@
 
 mod hashes;
 mod keys;
+mod list_edits;
 mod lists;
+mod set_algebra;
 mod strings;
 mod zsets;
 
@@ -32,6 +34,12 @@ pub fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> Reply {
         return reply;
     }
     if let Some(reply) = lists::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = list_edits::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = set_algebra::execute(keyspace, now, command) {
         return reply;
     }
     if let Some(reply) = zsets::execute(keyspace, now, command) {
