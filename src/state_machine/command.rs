@@ -226,6 +226,32 @@ byte_enum!(
     }
 );
 
+byte_enum!(
+    /// Which collection `HSCAN`/`SSCAN`/`ZSCAN` iterates.
+    CollectionKind {
+        /// `HSCAN`.
+        Hash = 0,
+        /// `SSCAN`.
+        Set = 1,
+        /// `ZSCAN`.
+        ZSet = 2,
+    }
+);
+
+byte_enum!(
+    /// What `OBJECT` reports.
+    ObjectField {
+        /// `OBJECT ENCODING`.
+        Encoding = 0,
+        /// `OBJECT FREQ` (LFU policies only).
+        Freq = 1,
+        /// `OBJECT IDLETIME` (not under LFU policies).
+        IdleTime = 2,
+        /// `OBJECT REFCOUNT`.
+        RefCount = 3,
+    }
+);
+
 /// One end of a score range: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoreBound {
@@ -469,6 +495,20 @@ commands! {
     86 => ZRank { key: Vec<u8>, member: Vec<u8>, rev: bool },
     /// `ZCOUNT key min max`.
     87 => ZCount { key: Vec<u8>, min: ScoreBound, max: ScoreBound },
+    /// `ZMSCORE key member...`.
+    88 => ZMScore { key: Vec<u8>, members: Vec<Vec<u8>> },
+    /// `ZREMRANGEBYSCORE key min max`.
+    89 => ZRemRangeByScore { key: Vec<u8>, min: ScoreBound, max: ScoreBound },
+    /// `ZREMRANGEBYRANK key start stop`.
+    90 => ZRemRangeByRank { key: Vec<u8>, start: i64, stop: i64 },
+    /// `HSCAN`/`SSCAN`/`ZSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: the whole
+    /// collection in one reply with cursor 0 (Redis does the same for small encodings).
+    91 => ScanCollection { key: Vec<u8>, kind: CollectionKind, cursor: u64,
+        pattern: Option<Vec<u8>>, no_values: bool },
+    /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`.
+    92 => Object { key: Vec<u8>, field: ObjectField },
+    /// `MEMORY USAGE key [SAMPLES count]`: the key's accounted bytes.
+    93 => MemoryUsage { key: Vec<u8> },
     /// `MULTI ... EXEC`: applied atomically, one reply array. All keys must route to one group.
     100 => Exec { commands: Vec<Command> },
     /// Active expiry proposed by `housekeeping`: delete `key` if its deadline is at or before

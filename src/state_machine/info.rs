@@ -41,6 +41,10 @@ impl Command {
             | C::SRandMember { .. }
             | C::SetAlgebra { destination: None, .. }
             | C::ZScore { .. }
+            | C::ZMScore { .. }
+            | C::ScanCollection { .. }
+            | C::Object { .. }
+            | C::MemoryUsage { .. }
             | C::ZRange { .. }
             | C::ZCard { .. }
             | C::ZRank { .. }
@@ -163,9 +167,22 @@ impl Command {
             | C::ZCard { key }
             | C::ZPop { key, .. }
             | C::ZRank { key, .. }
-            | C::ZCount { key, .. } => Some(key),
+            | C::ZCount { key, .. }
+            | C::ZMScore { key, .. }
+            | C::ZRemRangeByScore { key, .. }
+            | C::ZRemRangeByRank { key, .. }
+            | C::ScanCollection { key, .. }
+            | C::Object { key, .. }
+            | C::MemoryUsage { key } => Some(key),
             _ => None,
         }
+    }
+
+    /// Whether running the command counts as an access of its keys (LRU/LFU). `OBJECT` and
+    /// `MEMORY USAGE` inspect without touching, as in Redis.
+    #[must_use]
+    pub fn is_access(&self) -> bool {
+        !matches!(self, Command::Object { .. } | Command::MemoryUsage { .. })
     }
 
     /// Whether the command may grow memory (Redis's `denyoom`): refused with the OOM error

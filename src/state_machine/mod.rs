@@ -25,6 +25,7 @@ pub mod glob;
 pub mod hash;
 mod housekeeping;
 mod info;
+mod introspect;
 mod keyspace;
 pub mod limits;
 mod machine;

@@ -10,6 +10,7 @@ mod hashes;
 mod keys;
 mod list_edits;
 mod lists;
+mod scans;
 mod set_algebra;
 mod strings;
 mod zsets;
@@ -34,6 +35,9 @@ pub fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> Reply {
         return reply;
     }
     if let Some(reply) = lists::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = scans::execute(keyspace, now, command) {
         return reply;
     }
     if let Some(reply) = list_edits::execute(keyspace, now, command) {

@@ -319,6 +319,9 @@ fn commands_round_trip_through_their_encoding() {
         "SRANDMEMBER s -3",
         "SDIFFSTORE d a b c",
         "SUNION a b",
+        "HSCAN h 0 MATCH a* NOVALUES",
+        "OBJECT FREQ k",
+        "ZREMRANGEBYSCORE z (1 5",
     ];
     for line in lines {
         let original = command(line);
