@@ -101,8 +101,12 @@ fn hincrby(args: &[&[u8]]) -> Result<Command, Reply> {
     Ok(Command::HIncrBy { key: args[1].to_vec(), field: args[2].to_vec(), delta })
 }
 
+/// Redis 7 refuses an infinite increment before it looks at the key.
 fn hincrbyfloat(args: &[&[u8]]) -> Result<Command, Reply> {
     let delta = float(args[3])?;
+    if delta.is_infinite() {
+        return Err(Reply::error("ERR value is NaN or Infinity"));
+    }
     Ok(Command::HIncrByFloat { key: args[1].to_vec(), field: args[2].to_vec(), delta })
 }
 

@@ -53,6 +53,7 @@ fn hash_increments_and_setnx() {
     assert_eq!(h.run("HINCRBY h big 1"), err("ERR increment or decrement would overflow"));
     assert_eq!(h.run("HINCRBYFLOAT h f 10.5"), bulk("10.5"));
     assert_eq!(h.run("HINCRBYFLOAT h f 0.1"), bulk("10.6"));
+    assert_eq!(h.run("HINCRBYFLOAT h f inf"), err("ERR value is NaN or Infinity"));
     assert_eq!(h.run("HSETNX h f 1"), int(0));
     assert_eq!(h.run("HSETNX h g 1"), int(1));
     h.run("SET str v");
