@@ -14,19 +14,20 @@ use indexmap::{IndexMap, IndexSet};
 use super::hash::FixedState;
 use super::limits::{ELEMENT_OVERHEAD_BYTES, ORDERED_REMOVAL_ELEMENTS_MAX};
 
-/// The value of one key.
+/// The value of one key. Collections are boxed so that a keyspace entry stays small: B-tree
+/// nodes move entries on every insert and delete.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A string (also integers and floats, as text).
     String(Vec<u8>),
     /// A hash.
-    Hash(HashValue),
+    Hash(Box<HashValue>),
     /// A list.
-    List(ListValue),
+    List(Box<ListValue>),
     /// A set.
-    Set(SetValue),
+    Set(Box<SetValue>),
     /// A sorted set.
-    ZSet(ZSetValue),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Value {

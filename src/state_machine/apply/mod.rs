@@ -94,7 +94,7 @@ macro_rules! collection_access {
         ) -> Result<Option<&'a mut $type>, Reply> {
             $read(keyspace, key, now)?;
             if create && keyspace.get(key, now).is_none() {
-                keyspace.insert(key, Value::$variant(<$type>::default()), None, now);
+                keyspace.insert(key, Value::$variant(Box::default()), None, now);
             }
             match keyspace.get_mut(key, now).map(|entry| &mut entry.value) {
                 Some(Value::$variant(value)) => Ok(Some(value)),

@@ -29,7 +29,7 @@ pub(super) fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> O
                     let cardinality = i64::try_from(result.len()).unwrap_or(i64::MAX);
                     keyspace.remove(destination);
                     if cardinality > 0 {
-                        keyspace.insert(destination, Value::Set(result), None, now);
+                        keyspace.insert(destination, Value::Set(Box::new(result)), None, now);
                     }
                     Reply::Integer(cardinality)
                 }
