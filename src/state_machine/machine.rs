@@ -197,6 +197,9 @@ impl StateMachine {
         if command.access() != Access::Read {
             return Reply::error(reply::NOT_READ_ONLY);
         }
+        if let Command::Exec { commands } = command {
+            return Reply::Array(commands.iter().map(|c| self.read(now_millis, c)).collect());
+        }
         if let Some(reply) = self.introspect(now_millis, command) {
             return reply;
         }

@@ -453,6 +453,33 @@ const NAMES: &[&str] = &[
     "sinterstore",
     "sunionstore",
     "sdiffstore",
+    "hscan",
+    "sscan",
+    "zscan",
+    "object",
+    "memory",
+    "zmscore",
+    "zremrangebyscore",
+    "zremrangebyrank",
+    "unlink",
+    "substr",
+    "lpushx",
+    "rpushx",
+    "llen",
+    "smismember",
+    "scard",
+    "sismember",
+    "zcard",
+    "zrevrange",
+    "zpopmax",
+    "zrevrank",
+    "hmset",
+    "hexists",
+    "hlen",
+    "hkeys",
+    "hvals",
+    "pexpiretime",
+    "flushdb",
     "nope",
 ];
 const WORDS: &[&str] = &[
@@ -528,6 +555,8 @@ fn random_argv_never_panics_and_replicas_agree() {
             assert_eq!(first, second, "{args:?}");
             if command.access() == crate::state_machine::Access::Read {
                 let _ = one.read(stamp + 1, &command);
+                let exec = Command::Exec { commands: vec![command.clone(), command.clone()] };
+                let _ = one.read(stamp + 1, &exec);
             }
         }
         if step % 10_000 == 0 {
