@@ -214,6 +214,44 @@ impl Field for ZAddFlags {
     }
 }
 
+byte_enum!(
+    /// Which set operation a `Command::SetAlgebra` computes.
+    SetOperation {
+        /// `SINTER`.
+        Inter = 0,
+        /// `SUNION`.
+        Union = 1,
+        /// `SDIFF`.
+        Diff = 2,
+    }
+);
+
+byte_enum!(
+    /// Which collection `HSCAN`/`SSCAN`/`ZSCAN` iterates.
+    CollectionKind {
+        /// `HSCAN`.
+        Hash = 0,
+        /// `SSCAN`.
+        Set = 1,
+        /// `ZSCAN`.
+        ZSet = 2,
+    }
+);
+
+byte_enum!(
+    /// What `OBJECT` reports.
+    ObjectField {
+        /// `OBJECT ENCODING`.
+        Encoding = 0,
+        /// `OBJECT FREQ` (LFU policies only).
+        Freq = 1,
+        /// `OBJECT IDLETIME` (not under LFU policies).
+        IdleTime = 2,
+        /// `OBJECT REFCOUNT`.
+        RefCount = 3,
+    }
+);
+
 /// One end of a score range: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ScoreBound {
@@ -409,6 +447,16 @@ commands! {
     63 => LLen { key: Vec<u8> },
     /// `LINDEX key index`.
     64 => LIndex { key: Vec<u8>, index: i64 },
+    /// `LSET key index element`.
+    65 => LSet { key: Vec<u8>, index: i64, value: Vec<u8> },
+    /// `LTRIM key start stop`.
+    66 => LTrim { key: Vec<u8>, start: i64, stop: i64 },
+    /// `LREM key count element`.
+    67 => LRem { key: Vec<u8>, count: i64, value: Vec<u8> },
+    /// `LINSERT key BEFORE|AFTER pivot element`.
+    68 => LInsert { key: Vec<u8>, before: bool, pivot: Vec<u8>, value: Vec<u8> },
+    /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT` and `RPOPLPUSH`.
+    69 => LMove { source: Vec<u8>, destination: Vec<u8>, from_left: bool, to_left: bool },
     /// `SADD key member...`.
     70 => SAdd { key: Vec<u8>, members: Vec<Vec<u8>> },
     /// `SREM key member...`.
@@ -423,6 +471,13 @@ commands! {
     75 => SPop { key: Vec<u8>, count: Option<u64> },
     /// `SMISMEMBER key member...`.
     76 => SMIsMember { key: Vec<u8>, members: Vec<Vec<u8>> },
+    /// `SRANDMEMBER key [count]`: chosen by a hash of the key, the set and the time.
+    77 => SRandMember { key: Vec<u8>, count: Option<i64> },
+    /// `SMOVE source destination member`.
+    78 => SMove { source: Vec<u8>, destination: Vec<u8>, member: Vec<u8> },
+    /// `SINTER`/`SUNION`/`SDIFF key...`, or their `...STORE destination key...` forms.
+    79 => SetAlgebra { operation: SetOperation, destination: Option<Vec<u8>>,
+        keys: Vec<Vec<u8>> },
     /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member...` and `ZINCRBY`.
     80 => ZAdd { key: Vec<u8>, flags: ZAddFlags, pairs: Vec<(f64, Vec<u8>)> },
     /// `ZREM key member...`.
@@ -440,6 +495,20 @@ commands! {
     86 => ZRank { key: Vec<u8>, member: Vec<u8>, rev: bool },
     /// `ZCOUNT key min max`.
     87 => ZCount { key: Vec<u8>, min: ScoreBound, max: ScoreBound },
+    /// `ZMSCORE key member...`.
+    88 => ZMScore { key: Vec<u8>, members: Vec<Vec<u8>> },
+    /// `ZREMRANGEBYSCORE key min max`.
+    89 => ZRemRangeByScore { key: Vec<u8>, min: ScoreBound, max: ScoreBound },
+    /// `ZREMRANGEBYRANK key start stop`.
+    90 => ZRemRangeByRank { key: Vec<u8>, start: i64, stop: i64 },
+    /// `HSCAN`/`SSCAN`/`ZSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: the whole
+    /// collection in one reply with cursor 0 (Redis does the same for small encodings).
+    91 => ScanCollection { key: Vec<u8>, kind: CollectionKind, cursor: u64,
+        pattern: Option<Vec<u8>>, no_values: bool },
+    /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`.
+    92 => Object { key: Vec<u8>, field: ObjectField },
+    /// `MEMORY USAGE key [SAMPLES count]`: the key's accounted bytes.
+    93 => MemoryUsage { key: Vec<u8> },
     /// `MULTI ... EXEC`: applied atomically, one reply array. All keys must route to one group.
     100 => Exec { commands: Vec<Command> },
     /// Active expiry proposed by `housekeeping`: delete `key` if its deadline is at or before

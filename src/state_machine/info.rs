@@ -38,7 +38,13 @@ impl Command {
             | C::SIsMember { .. }
             | C::SCard { .. }
             | C::SMIsMember { .. }
+            | C::SRandMember { .. }
+            | C::SetAlgebra { destination: None, .. }
             | C::ZScore { .. }
+            | C::ZMScore { .. }
+            | C::ScanCollection { .. }
+            | C::Object { .. }
+            | C::MemoryUsage { .. }
             | C::ZRange { .. }
             | C::ZCard { .. }
             | C::ZRank { .. }
@@ -74,9 +80,16 @@ impl Command {
             C::MSet { pairs } | C::MSetNx { pairs } => {
                 keys.extend(pairs.iter().map(|(key, _)| key.as_slice()));
             }
-            C::Rename { source, destination, .. } | C::Copy { source, destination, .. } => {
+            C::Rename { source, destination, .. }
+            | C::Copy { source, destination, .. }
+            | C::LMove { source, destination, .. }
+            | C::SMove { source, destination, .. } => {
                 keys.push(source);
                 keys.push(destination);
+            }
+            C::SetAlgebra { destination, keys: sources, .. } => {
+                keys.extend(destination.as_deref());
+                keys.extend(sources.iter().map(Vec::as_slice));
             }
             C::Keys { .. } | C::Scan { .. } | C::RandomKey {} | C::DbSize {} | C::FlushAll {} => {}
             C::Exec { commands } => {
@@ -135,6 +148,11 @@ impl Command {
             | C::LRange { key, .. }
             | C::LLen { key }
             | C::LIndex { key, .. }
+            | C::LSet { key, .. }
+            | C::LTrim { key, .. }
+            | C::LRem { key, .. }
+            | C::LInsert { key, .. }
+            | C::SRandMember { key, .. }
             | C::SAdd { key, .. }
             | C::SRem { key, .. }
             | C::SMembers { key }
@@ -149,9 +167,22 @@ impl Command {
             | C::ZCard { key }
             | C::ZPop { key, .. }
             | C::ZRank { key, .. }
-            | C::ZCount { key, .. } => Some(key),
+            | C::ZCount { key, .. }
+            | C::ZMScore { key, .. }
+            | C::ZRemRangeByScore { key, .. }
+            | C::ZRemRangeByRank { key, .. }
+            | C::ScanCollection { key, .. }
+            | C::Object { key, .. }
+            | C::MemoryUsage { key } => Some(key),
             _ => None,
         }
+    }
+
+    /// Whether running the command counts as an access of its keys (LRU/LFU). `OBJECT` and
+    /// `MEMORY USAGE` inspect without touching, as in Redis.
+    #[must_use]
+    pub fn is_access(&self) -> bool {
+        !matches!(self, Command::Object { .. } | Command::MemoryUsage { .. })
     }
 
     /// Whether the command may grow memory (Redis's `denyoom`): refused with the OOM error
@@ -175,7 +206,11 @@ impl Command {
             | C::HIncrByFloat { .. }
             | C::HSetNx { .. }
             | C::Push { .. }
+            | C::LSet { .. }
+            | C::LInsert { .. }
+            | C::LMove { .. }
             | C::SAdd { .. }
+            | C::SetAlgebra { destination: Some(_), .. }
             | C::ZAdd { .. } => true,
             C::Exec { commands } => commands.iter().any(Command::may_grow_memory),
             _ => false,

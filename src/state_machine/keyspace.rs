@@ -28,12 +28,6 @@ pub struct Key {
 }
 
 impl Key {
-    /// The key for `bytes`.
-    #[must_use]
-    pub fn new(bytes: &[u8]) -> Key {
-        Key { hash: key_hash(bytes), bytes: bytes.into() }
-    }
-
     /// The key's bytes.
     #[must_use]
     pub fn bytes(&self) -> &[u8] {
@@ -175,11 +169,23 @@ impl Keyspace {
         self.map.get_mut(&probe as &dyn KeyOrder).filter(|entry| !entry.is_expired(now))
     }
 
-    /// Stores `value` under `key` with `deadline`, replacing any previous entry.
+    /// Stores `value` under `key` with `deadline`, replacing any previous entry (in place:
+    /// an overwrite does not move the B-tree).
     pub fn insert(&mut self, key: &[u8], value: Value, deadline: Option<u64>, now: u64) {
-        self.remove(key);
+        let probe = lookup(key);
+        if let Some(entry) = self.map.get_mut(&probe as &dyn KeyOrder) {
+            let same_deadline = entry.deadline == deadline;
+            let cost = cost_of(key, &value, entry.deadline);
+            self.used_bytes = self.used_bytes - entry.cost + cost;
+            *entry =
+                Entry { value, access_millis: now, frequency: LFU_INITIAL_COUNT, cost, ..*entry };
+            if !same_deadline {
+                self.set_deadline(key, deadline);
+            }
+            return;
+        }
         let cost = cost_of(key, &value, deadline);
-        let key = Key::new(key);
+        let key = Key { hash: probe.0, bytes: key.into() };
         if let Some(deadline) = deadline {
             self.deadlines.insert((deadline, key.clone()));
         }

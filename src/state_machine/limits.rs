@@ -63,6 +63,10 @@ pub const SCAN_COUNT_MAX: u64 = 64 * 1024;
 /// Most keys `RANDOMKEY` walks past (expired ones) before it answers null.
 pub const RANDOM_KEY_WALK_STEPS_MAX: usize = 1024;
 
+/// Most members one `SRANDMEMBER key count` returns (a negative count repeats members, so
+/// without a bound one request could build an unbounded reply).
+pub const RANDOM_MEMBERS_COUNT_MAX: u64 = 1 << 20;
+
 const _: () = assert!(RETAINED_REPLY_BYTES_MAX <= SESSION_REPLY_BYTES_MAX);
 const _: () = assert!(EVICTION_SAMPLES_COUNT <= EVICTION_WALK_STEPS_MAX);
 const _: () = assert!(SESSION_REPLIES_COUNT_MAX >= 1);

@@ -165,6 +165,9 @@ impl StateMachine {
         for key in &keys {
             self.keyspace.purge_if_expired(key, stamp);
         }
+        if let Some(reply) = self.introspect(stamp, command) {
+            return reply;
+        }
         let reply = apply::execute(&mut self.keyspace, stamp, command);
         for key in &keys {
             self.keyspace.touch(key, stamp);
@@ -193,6 +196,12 @@ impl StateMachine {
     pub fn read(&mut self, now_millis: u64, command: &Command) -> Reply {
         if command.access() != Access::Read {
             return Reply::error(reply::NOT_READ_ONLY);
+        }
+        if let Command::Exec { commands } = command {
+            return Reply::Array(commands.iter().map(|c| self.read(now_millis, c)).collect());
+        }
+        if let Some(reply) = self.introspect(now_millis, command) {
+            return reply;
         }
         let reply = apply::execute(&mut self.keyspace, now_millis, command);
         for key in command.keys() {

@@ -25,6 +25,7 @@ pub mod glob;
 pub mod hash;
 mod housekeeping;
 mod info;
+mod introspect;
 mod keyspace;
 pub mod limits;
 mod machine;
@@ -42,8 +43,8 @@ pub use codec::{
     decode_batch,
 };
 pub use command::{
-    Access, Command, Condition, ExpireCondition, ExpireKind, ScoreBound, SetOrigin, Ttl, ZAddFlags,
-    ZRangeBy,
+    Access, Command, Condition, ExpireCondition, ExpireKind, ScoreBound, SetOperation, SetOrigin,
+    Ttl, ZAddFlags, ZRangeBy,
 };
 pub use machine::{EvictionPolicy, Limits, StateMachine};
 pub use parse::{parse, parse_f64, parse_i64, unknown_command};

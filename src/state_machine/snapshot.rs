@@ -141,21 +141,21 @@ fn decode_value(reader: &mut Reader<'_>) -> Result<Value, DecodeError> {
                 let field = reader.bytes()?;
                 hash.insert(field, reader.bytes()?.to_vec());
             }
-            Value::Hash(hash)
+            Value::Hash(Box::new(hash))
         }
         2 => {
             let mut list = ListValue::default();
             for _ in 0..reader.count()? {
                 list.push(reader.bytes()?.to_vec(), false);
             }
-            Value::List(list)
+            Value::List(Box::new(list))
         }
         3 => {
             let mut set = SetValue::default();
             for _ in 0..reader.count()? {
                 set.insert(reader.bytes()?);
             }
-            Value::Set(set)
+            Value::Set(Box::new(set))
         }
         4 => {
             let mut zset = ZSetValue::default();
@@ -167,7 +167,7 @@ fn decode_value(reader: &mut Reader<'_>) -> Result<Value, DecodeError> {
                 }
                 zset.insert(member, score);
             }
-            Value::ZSet(zset)
+            Value::ZSet(Box::new(zset))
         }
         tag => return Err(DecodeError::UnknownTag(tag)),
     })

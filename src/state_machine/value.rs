@@ -14,19 +14,20 @@ use indexmap::{IndexMap, IndexSet};
 use super::hash::FixedState;
 use super::limits::{ELEMENT_OVERHEAD_BYTES, ORDERED_REMOVAL_ELEMENTS_MAX};
 
-/// The value of one key.
+/// The value of one key. Collections are boxed so that a keyspace entry stays small: B-tree
+/// nodes move entries on every insert and delete.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A string (also integers and floats, as text).
     String(Vec<u8>),
     /// A hash.
-    Hash(HashValue),
+    Hash(Box<HashValue>),
     /// A list.
-    List(ListValue),
+    List(Box<ListValue>),
     /// A set.
-    Set(SetValue),
+    Set(Box<SetValue>),
     /// A sorted set.
-    ZSet(ZSetValue),
+    ZSet(Box<ZSetValue>),
 }
 
 impl Value {
@@ -133,6 +134,66 @@ pub struct ListValue {
 }
 
 impl ListValue {
+    /// Replaces the item at `index`; returns whether it exists.
+    pub fn set(&mut self, index: usize, item: Vec<u8>) -> bool {
+        let Some(slot) = self.items.get_mut(index) else {
+            return false;
+        };
+        self.bytes = self.bytes - slot.len() as u64 + item.len() as u64;
+        *slot = item;
+        true
+    }
+
+    /// Inserts `item` before the item at `index` (`index == len` appends).
+    pub fn insert(&mut self, index: usize, item: Vec<u8>) {
+        self.bytes += element_bytes(&[&item]);
+        self.items.insert(index, item);
+    }
+
+    /// Keeps only the items `start..end`.
+    pub fn retain_range(&mut self, start: usize, end: usize) {
+        let end = end.min(self.items.len());
+        self.items.truncate(end);
+        self.items.drain(..start.min(end));
+        self.bytes = self.items.iter().map(|item| element_bytes(&[item])).sum();
+    }
+
+    /// Removes up to `count` items equal to `item` (0: all), from the head or, when
+    /// `from_tail`, from the tail; returns how many.
+    pub fn remove_matching(&mut self, item: &[u8], count: usize, from_tail: bool) -> usize {
+        let mut removed = 0;
+        let mut kept = VecDeque::with_capacity(self.items.len());
+        let limit = if count == 0 { usize::MAX } else { count };
+        let items = std::mem::take(&mut self.items);
+        let mut visit = |candidate: Vec<u8>, kept: &mut VecDeque<Vec<u8>>, at_front: bool| {
+            if removed < limit && candidate == item {
+                removed += 1;
+            } else if at_front {
+                kept.push_front(candidate);
+            } else {
+                kept.push_back(candidate);
+            }
+        };
+        if from_tail {
+            for candidate in items.into_iter().rev() {
+                visit(candidate, &mut kept, true);
+            }
+        } else {
+            for candidate in items {
+                visit(candidate, &mut kept, false);
+            }
+        }
+        self.items = kept;
+        self.bytes -= removed as u64 * element_bytes(&[item]);
+        removed
+    }
+
+    /// The index of the first item equal to `item`.
+    #[must_use]
+    pub fn position(&self, item: &[u8]) -> Option<usize> {
+        self.items.iter().position(|candidate| candidate == item)
+    }
+
     /// Pushes at the head (`left`) or the tail.
     pub fn push(&mut self, item: Vec<u8>, left: bool) {
         self.bytes += element_bytes(&[&item]);

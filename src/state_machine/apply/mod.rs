@@ -8,7 +8,10 @@
 
 mod hashes;
 mod keys;
+mod list_edits;
 mod lists;
+mod scans;
+mod set_algebra;
 mod strings;
 mod zsets;
 
@@ -32,6 +35,15 @@ pub fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> Reply {
         return reply;
     }
     if let Some(reply) = lists::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = scans::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = list_edits::execute(keyspace, now, command) {
+        return reply;
+    }
+    if let Some(reply) = set_algebra::execute(keyspace, now, command) {
         return reply;
     }
     if let Some(reply) = zsets::execute(keyspace, now, command) {
@@ -82,7 +94,7 @@ macro_rules! collection_access {
         ) -> Result<Option<&'a mut $type>, Reply> {
             $read(keyspace, key, now)?;
             if create && keyspace.get(key, now).is_none() {
-                keyspace.insert(key, Value::$variant(<$type>::default()), None, now);
+                keyspace.insert(key, Value::$variant(Box::default()), None, now);
             }
             match keyspace.get_mut(key, now).map(|entry| &mut entry.value) {
                 Some(Value::$variant(value)) => Ok(Some(value)),

@@ -223,18 +223,31 @@ fn incr_by_float(keyspace: &mut Keyspace, now: u64, key: &[u8], delta: f64) -> R
 }
 
 fn append(keyspace: &mut Keyspace, now: u64, key: &[u8], suffix: &[u8]) -> Reply {
-    let mut bytes = match string(keyspace, key, now) {
+    let length = match string(keyspace, key, now) {
         Err(error) => return error,
-        Ok(None) => Vec::new(),
-        Ok(Some(bytes)) => bytes.clone(),
+        Ok(None) => 0,
+        Ok(Some(bytes)) => bytes.len(),
     };
-    if (bytes.len() + suffix.len()) as u64 > STRING_SIZE_BYTES_MAX {
+    if (length + suffix.len()) as u64 > STRING_SIZE_BYTES_MAX {
         return Reply::error(reply::STRING_TOO_LONG);
     }
+    let bytes = string_mut(keyspace, key, now);
     bytes.extend_from_slice(suffix);
     let length = len_i64(bytes.len());
-    store_keeping_ttl(keyspace, key, bytes, now);
+    keyspace.reaccount(key);
     Reply::Integer(length)
+}
+
+/// The string at `key` for changing in place (created empty when missing), keeping its
+/// deadline. The caller checked the type and must `reaccount` the key after.
+fn string_mut<'a>(keyspace: &'a mut Keyspace, key: &[u8], now: u64) -> &'a mut Vec<u8> {
+    if keyspace.get(key, now).is_none() {
+        keyspace.insert(key, Value::String(Vec::new()), None, now);
+    }
+    match keyspace.get_mut(key, now).map(|entry| &mut entry.value) {
+        Some(Value::String(bytes)) => bytes,
+        _ => unreachable!("the caller checked the type"),
+    }
 }
 
 /// Redis 7's `getrangeCommand` index rules.
@@ -254,23 +267,23 @@ fn getrange(value: &[u8], start: i64, end: i64) -> Reply {
 }
 
 fn setrange(keyspace: &mut Keyspace, now: u64, key: &[u8], offset: u64, value: &[u8]) -> Reply {
-    let mut bytes = match string(keyspace, key, now) {
+    match string(keyspace, key, now) {
         Err(error) => return error,
         Ok(None) if value.is_empty() => return Reply::Integer(0),
-        Ok(None) => Vec::new(),
         Ok(Some(bytes)) if value.is_empty() => return Reply::Integer(len_i64(bytes.len())),
-        Ok(Some(bytes)) => bytes.clone(),
-    };
+        Ok(_) => {}
+    }
     let end = offset.saturating_add(value.len() as u64);
     if end > STRING_SIZE_BYTES_MAX {
         return Reply::error(reply::STRING_TOO_LONG);
     }
     let (offset, end) = (usize::try_from(offset).unwrap_or(0), usize::try_from(end).unwrap_or(0));
+    let bytes = string_mut(keyspace, key, now);
     if bytes.len() < end {
         bytes.resize(end, 0);
     }
     bytes[offset..end].copy_from_slice(value);
     let length = len_i64(bytes.len());
-    store_keeping_ttl(keyspace, key, bytes, now);
+    keyspace.reaccount(key);
     Reply::Integer(length)
 }

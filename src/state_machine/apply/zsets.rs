@@ -19,6 +19,20 @@ pub(super) fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> O
             Reply::Integer(count(removed))
         }
         Command::ZPop { key, max, count: wanted } => zpop(keyspace, now, key, *max, *wanted),
+        Command::ZRemRangeByScore { key, min, max } => {
+            let (min, max) = (*min, *max);
+            remove_where(keyspace, now, key, |_, score| in_range(score, min, max))
+        }
+        Command::ZRemRangeByRank { key, start, stop } => {
+            let length = match zset(keyspace, key, now) {
+                Ok(value) => value.map_or(0, ZSetValue::len),
+                Err(error) => return Some(error),
+            };
+            let Some((start, stop)) = clamp_range(*start, *stop, length) else {
+                return Some(Reply::Integer(0));
+            };
+            remove_where(keyspace, now, key, |rank, _| (start..=stop).contains(&rank))
+        }
         _ => return reads(keyspace, now, command),
     })
 }
@@ -28,6 +42,10 @@ fn reads(keyspace: &Keyspace, now: u64, command: &Command) -> Option<Reply> {
         Command::ZScore { key, member } => {
             (key, &|z| z.and_then(|z| z.score(member)).map_or(Reply::Null, Reply::Double))
         }
+        Command::ZMScore { key, members } => (key, &|z| {
+            let score = |m: &Vec<u8>| z.and_then(|z| z.score(m)).map_or(Reply::Null, Reply::Double);
+            Reply::Array(members.iter().map(score).collect())
+        }),
         Command::ZCard { key } => (key, &|z| Reply::Integer(count(z.map_or(0, ZSetValue::len)))),
         Command::ZRange { key, by, rev, limit, with_scores } => (key, &|z| {
             z.map_or(Reply::Array(Vec::new()), |z| range(z, *by, *rev, *limit, *with_scores))
@@ -183,4 +201,29 @@ fn zpop(keyspace: &mut Keyspace, now: u64, key: &[u8], max: bool, wanted: Option
             popped.into_iter().flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)]).collect(),
         ),
     }
+}
+
+/// Removes the members whose (rank, score) satisfy `remove`; replies with how many.
+fn remove_where(
+    keyspace: &mut Keyspace,
+    now: u64,
+    key: &[u8],
+    remove: impl Fn(usize, f64) -> bool,
+) -> Reply {
+    let zset = match zset_mut(keyspace, key, now, false) {
+        Ok(Some(zset)) => zset,
+        Ok(None) => return Reply::Integer(0),
+        Err(error) => return error,
+    };
+    let doomed: Vec<Vec<u8>> = zset
+        .iter()
+        .enumerate()
+        .filter(|&(rank, (_, score))| remove(rank, score))
+        .map(|(_, (member, _))| member.to_vec())
+        .collect();
+    for member in &doomed {
+        zset.remove(member);
+    }
+    keyspace.reaccount(key);
+    Reply::Integer(count(doomed.len()))
 }

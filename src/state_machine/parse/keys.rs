@@ -1,7 +1,9 @@
 //! Parsers of the keyspace commands (`DEL`, `RENAME`, `SCAN`, the `EXPIRE` family...).
 
 use super::{Parser, integer, is, owned};
-use crate::state_machine::command::{Command, ExpireCondition, ExpireKind};
+use crate::state_machine::command::{
+    CollectionKind, Command, ExpireCondition, ExpireKind, ObjectField,
+};
 use crate::state_machine::limits::SCAN_COUNT_MAX;
 use crate::state_machine::reply::{self, Reply};
 
@@ -30,6 +32,11 @@ pub(super) fn lookup(name: &str) -> Option<(i64, Parser, &'static str)> {
         "expiretime" => (2, |a| Ok(ttl(a, false, true)), "expiretime"),
         "pexpiretime" => (2, |a| Ok(ttl(a, true, true)), "pexpiretime"),
         "persist" => (2, |a| Ok(Command::Persist { key: a[1].to_vec() }), "persist"),
+        "hscan" => (-3, |a| scan_collection(a, CollectionKind::Hash), "hscan"),
+        "sscan" => (-3, |a| scan_collection(a, CollectionKind::Set), "sscan"),
+        "zscan" => (-3, |a| scan_collection(a, CollectionKind::ZSet), "zscan"),
+        "object" => (-2, object, "object"),
+        "memory" => (-2, memory, "memory"),
         _ => return None,
     })
 }
@@ -66,16 +73,35 @@ fn copy(args: &[&[u8]]) -> Result<Command, Reply> {
     Ok(Command::Copy { source: args[1].to_vec(), destination: args[2].to_vec(), replace })
 }
 
-/// Redis's `scanGenericCommand` options: pairs of `MATCH`, `COUNT` (>= 1), `TYPE`.
-fn scan(args: &[&[u8]]) -> Result<Command, Reply> {
-    let cursor = std::str::from_utf8(args[1])
+/// Redis's `parseScanCursorOrReply`: an unsigned decimal.
+fn cursor(argument: &[u8]) -> Result<u64, Reply> {
+    std::str::from_utf8(argument)
         .ok()
         .filter(|text| !text.starts_with(['-', ' ']))
         .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error(reply::INVALID_CURSOR))?;
-    let (mut pattern, mut count, mut type_name) = (None, 10, None);
-    let mut index = 2;
+        .ok_or_else(|| Reply::error(reply::INVALID_CURSOR))
+}
+
+/// The options of the `SCAN` family.
+#[derive(Default)]
+struct ScanOptions {
+    pattern: Option<Vec<u8>>,
+    count: Option<u64>,
+    type_name: Option<Vec<u8>>,
+    no_values: bool,
+}
+
+/// Redis's `scanGenericCommand` options: pairs of `MATCH`, `COUNT` (>= 1), `TYPE` (`SCAN`
+/// only), and the single word `NOVALUES` (`HSCAN` only).
+fn scan_options(args: &[&[u8]], is_scan: bool, is_hash: bool) -> Result<ScanOptions, Reply> {
+    let mut options = ScanOptions::default();
+    let mut index = 0;
     while index < args.len() {
+        if is_hash && is(args[index], "novalues") {
+            options.no_values = true;
+            index += 1;
+            continue;
+        }
         let Some(&value) = args.get(index + 1) else {
             return Err(Reply::error(reply::SYNTAX));
         };
@@ -84,17 +110,78 @@ fn scan(args: &[&[u8]]) -> Result<Command, Reply> {
             if wanted < 1 {
                 return Err(Reply::error(reply::SYNTAX));
             }
-            count = u64::try_from(wanted).map_or(SCAN_COUNT_MAX, |n| n.min(SCAN_COUNT_MAX));
+            let wanted = u64::try_from(wanted).unwrap_or(SCAN_COUNT_MAX);
+            options.count = Some(wanted.min(SCAN_COUNT_MAX));
         } else if is(args[index], "match") {
-            pattern = Some(value.to_vec()).filter(|p| p.as_slice() != b"*");
-        } else if is(args[index], "type") {
-            type_name = Some(value.to_ascii_lowercase());
+            options.pattern = Some(value.to_vec()).filter(|p| p.as_slice() != b"*");
+        } else if is_scan && is(args[index], "type") {
+            options.type_name = Some(value.to_ascii_lowercase());
         } else {
             return Err(Reply::error(reply::SYNTAX));
         }
         index += 2;
     }
-    Ok(Command::Scan { cursor, pattern, count, type_name })
+    Ok(options)
+}
+
+fn scan(args: &[&[u8]]) -> Result<Command, Reply> {
+    let cursor = cursor(args[1])?;
+    let options = scan_options(&args[2..], true, false)?;
+    let (pattern, type_name) = (options.pattern, options.type_name);
+    Ok(Command::Scan { cursor, pattern, count: options.count.unwrap_or(10), type_name })
+}
+
+fn scan_collection(args: &[&[u8]], kind: CollectionKind) -> Result<Command, Reply> {
+    let cursor = cursor(args[2])?;
+    let options = scan_options(&args[3..], false, kind == CollectionKind::Hash)?;
+    let (key, pattern, no_values) = (args[1].to_vec(), options.pattern, options.no_values);
+    Ok(Command::ScanCollection { key, kind, cursor, pattern, no_values })
+}
+
+/// Redis 7's subcommand errors: unknown, or the wrong count for a known one.
+fn subcommand_error(args: &[&[u8]], command: &str, known: bool) -> Reply {
+    let sub = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).to_ascii_lowercase();
+    if known {
+        return reply::wrong_arity(&format!("{}|{sub}", command.to_ascii_lowercase()));
+    }
+    let sub = String::from_utf8_lossy(&args[1][..args[1].len().min(128)]).into_owned();
+    Reply::Error(format!("ERR unknown subcommand '{sub}'. Try {command} HELP."))
+}
+
+fn object(args: &[&[u8]]) -> Result<Command, Reply> {
+    let field = match args[1].to_ascii_lowercase().as_slice() {
+        b"encoding" => ObjectField::Encoding,
+        b"freq" => ObjectField::Freq,
+        b"idletime" => ObjectField::IdleTime,
+        b"refcount" => ObjectField::RefCount,
+        _ => return Err(subcommand_error(args, "OBJECT", false)),
+    };
+    if args.len() != 3 {
+        return Err(subcommand_error(args, "OBJECT", true));
+    }
+    Ok(Command::Object { key: args[2].to_vec(), field })
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`; the other `MEMORY` subcommands are the server's.
+fn memory(args: &[&[u8]]) -> Result<Command, Reply> {
+    if !is(args[1], "usage") {
+        return Err(subcommand_error(args, "MEMORY", false));
+    }
+    if args.len() < 3 {
+        return Err(subcommand_error(args, "MEMORY", true));
+    }
+    let mut index = 3;
+    while index < args.len() {
+        if is(args[index], "samples") && index + 1 < args.len() {
+            if integer(args[index + 1])? < 0 {
+                return Err(Reply::error(reply::SYNTAX));
+            }
+            index += 2;
+        } else {
+            return Err(Reply::error(reply::SYNTAX));
+        }
+    }
+    Ok(Command::MemoryUsage { key: args[2].to_vec() })
 }
 
 fn flush(args: &[&[u8]]) -> Result<Command, Reply> {

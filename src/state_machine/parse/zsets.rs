@@ -24,6 +24,13 @@ pub(super) fn lookup(name: &str) -> Option<(i64, Parser, &'static str)> {
         "zrank" => (3, |a| Ok(zrank(a, false)), "zrank"),
         "zrevrank" => (3, |a| Ok(zrank(a, true)), "zrevrank"),
         "zcount" => (4, zcount, "zcount"),
+        "zmscore" => (
+            -3,
+            |a| Ok(Command::ZMScore { key: a[1].to_vec(), members: owned(&a[2..]) }),
+            "zmscore",
+        ),
+        "zremrangebyscore" => (4, zremrangebyscore, "zremrangebyscore"),
+        "zremrangebyrank" => (4, zremrangebyrank, "zremrangebyrank"),
         _ => return None,
     })
 }
@@ -154,4 +161,14 @@ fn zrank(args: &[&[u8]], rev: bool) -> Command {
 fn zcount(args: &[&[u8]]) -> Result<Command, Reply> {
     let (min, max) = (score_bound(args[2])?, score_bound(args[3])?);
     Ok(Command::ZCount { key: args[1].to_vec(), min, max })
+}
+
+fn zremrangebyscore(args: &[&[u8]]) -> Result<Command, Reply> {
+    let (min, max) = (score_bound(args[2])?, score_bound(args[3])?);
+    Ok(Command::ZRemRangeByScore { key: args[1].to_vec(), min, max })
+}
+
+fn zremrangebyrank(args: &[&[u8]]) -> Result<Command, Reply> {
+    let (start, stop) = (integer(args[2])?, integer(args[3])?);
+    Ok(Command::ZRemRangeByRank { key: args[1].to_vec(), start, stop })
 }

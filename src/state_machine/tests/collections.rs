@@ -1,6 +1,6 @@
 //! Hash, list and set commands against Redis 7's exact replies.
 
-use super::support::{Harness, bulk, bulks, err, int, ok};
+use super::support::{Harness, bulk, bulks, err, int, ok, sorted};
 use crate::state_machine::Reply;
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -53,6 +53,7 @@ fn hash_increments_and_setnx() {
     assert_eq!(h.run("HINCRBY h big 1"), err("ERR increment or decrement would overflow"));
     assert_eq!(h.run("HINCRBYFLOAT h f 10.5"), bulk("10.5"));
     assert_eq!(h.run("HINCRBYFLOAT h f 0.1"), bulk("10.6"));
+    assert_eq!(h.run("HINCRBYFLOAT h f inf"), err("ERR value is NaN or Infinity"));
     assert_eq!(h.run("HSETNX h f 1"), int(0));
     assert_eq!(h.run("HSETNX h g 1"), int(1));
     h.run("SET str v");
@@ -118,4 +119,99 @@ fn set_commands_and_deterministic_spop() {
     h.run("SET str v");
     assert_eq!(h.run("SADD str a"), err(WRONGTYPE));
     assert_eq!(h.run("SPOP str"), err(WRONGTYPE));
+}
+
+#[test]
+fn list_edits_follow_redis() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("LSET missing 0 x"), err("ERR no such key"));
+    h.run("RPUSH l a b c b a");
+    assert_eq!(h.run("LSET l -1 z"), ok());
+    assert_eq!(h.run("LSET l 5 z"), err("ERR index out of range"));
+    assert_eq!(h.run("LRANGE l 0 -1"), bulks(&["a", "b", "c", "b", "z"]));
+    assert_eq!(h.run("LREM l -1 b"), int(1));
+    assert_eq!(h.run("LRANGE l 0 -1"), bulks(&["a", "b", "c", "z"]));
+    assert_eq!(h.run("LINSERT l BEFORE c x"), int(5));
+    assert_eq!(h.run("LINSERT l AFTER z y"), int(6));
+    assert_eq!(h.run("LINSERT l AFTER nope y"), int(-1));
+    assert_eq!(h.run("LINSERT missing AFTER a y"), int(0));
+    assert_eq!(h.run("LINSERT l MIDDLE a y"), err("ERR syntax error"));
+    assert_eq!(h.run("LRANGE l 0 -1"), bulks(&["a", "b", "x", "c", "z", "y"]));
+    assert_eq!(h.run("LTRIM l 1 -2"), ok());
+    assert_eq!(h.run("LRANGE l 0 -1"), bulks(&["b", "x", "c", "z"]));
+    assert_eq!(h.run("LTRIM l -2 100"), ok());
+    assert_eq!(h.run("LRANGE l 0 -1"), bulks(&["c", "z"]));
+    assert_eq!(h.run("LREM l 0 c"), int(1));
+    assert_eq!(h.run("LTRIM l 5 10"), ok());
+    assert_eq!(h.run("EXISTS l"), int(0));
+    assert_eq!(h.run("LTRIM missing 0 1"), ok());
+    assert_eq!(h.machine.used_memory(), 0);
+}
+
+#[test]
+fn lmove_and_rpoplpush_move_items_between_lists() {
+    let mut h = Harness::new();
+    h.run("RPUSH src a b c");
+    assert_eq!(h.run("RPOPLPUSH src dst"), bulk("c"));
+    assert_eq!(h.run("LMOVE src dst LEFT RIGHT"), bulk("a"));
+    assert_eq!(h.run("LRANGE dst 0 -1"), bulks(&["c", "a"]));
+    assert_eq!(h.run("LMOVE dst dst LEFT RIGHT"), bulk("c"));
+    assert_eq!(h.run("LRANGE dst 0 -1"), bulks(&["a", "c"]));
+    assert_eq!(h.run("LMOVE src dst UP RIGHT"), err("ERR syntax error"));
+    assert_eq!(h.run("RPOPLPUSH missing dst"), Reply::Null);
+    h.run("SET str v");
+    assert_eq!(h.run("RPOPLPUSH src str"), err(WRONGTYPE));
+    assert_eq!(h.run("LRANGE src 0 -1"), bulks(&["b"]), "nothing moved on an error");
+    assert_eq!(h.run("RPOPLPUSH src other"), bulk("b"));
+    assert_eq!(h.run("EXISTS src"), int(0));
+}
+
+#[test]
+fn set_algebra_and_store_forms() {
+    let mut h = Harness::new();
+    h.run("SADD a 1 2 3 4");
+    h.run("SADD b 3 4 5");
+    let set = |items: &[&str]| Reply::Set(items.iter().map(|i| bulk(i)).collect());
+    assert_eq!(h.run("SINTER a b"), set(&["3", "4"]));
+    assert_eq!(h.run("SUNION a b"), set(&["1", "2", "3", "4", "5"]));
+    assert_eq!(h.run("SDIFF a b"), set(&["1", "2"]));
+    assert_eq!(h.run("SINTER a missing"), set(&[]));
+    assert_eq!(h.run("SDIFF a missing"), set(&["1", "2", "3", "4"]));
+    assert_eq!(h.run("SINTERSTORE dst a b"), int(2));
+    assert_eq!(h.run("SMEMBERS dst"), set(&["3", "4"]));
+    assert_eq!(h.run("SUNIONSTORE dst missing"), int(0));
+    assert_eq!(h.run("EXISTS dst"), int(0));
+    h.run("SET str v");
+    assert_eq!(h.run("SINTER missing str"), err(WRONGTYPE));
+    assert_eq!(h.run("SDIFFSTORE str a b"), int(2));
+    assert_eq!(h.run("TYPE str"), Reply::Simple("set".into()));
+}
+
+#[test]
+fn smove_and_srandmember() {
+    let mut h = Harness::new();
+    h.run("SADD a x y");
+    assert_eq!(h.run("SMOVE missing a x"), int(0));
+    assert_eq!(h.run("SMOVE a b nope"), int(0));
+    assert_eq!(h.run("SMOVE a a x"), int(1));
+    assert_eq!(h.run("SMOVE a b x"), int(1));
+    assert_eq!(h.run("SISMEMBER b x"), int(1));
+    h.run("SET str v");
+    assert_eq!(h.run("SMOVE a str y"), err(WRONGTYPE));
+    assert_eq!(h.run("SMOVE a b y"), int(1));
+    assert_eq!(h.run("EXISTS a"), int(0));
+    h.run("SADD s a b c d e");
+    assert_eq!(h.run("SRANDMEMBER missing"), Reply::Null);
+    assert_eq!(h.run("SRANDMEMBER missing 3"), Reply::Array(vec![]));
+    assert_eq!(h.run("SRANDMEMBER s 0"), Reply::Array(vec![]));
+    let five = sorted(h.run("SRANDMEMBER s 10"));
+    assert_eq!(Reply::Array(five), bulks(&["a", "b", "c", "d", "e"]));
+    let mut distinct = sorted(h.run("SRANDMEMBER s 3"));
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+    let Reply::Array(repeats) = h.run("SRANDMEMBER s -20") else { panic!() };
+    assert_eq!(repeats.len(), 20);
+    assert_eq!(h.run("SRANDMEMBER s x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.read("SRANDMEMBER s 2"), h.read("SRANDMEMBER s 2"), "same time, same members");
+    assert_eq!(h.run("SCARD s"), int(5), "SRANDMEMBER removes nothing");
 }

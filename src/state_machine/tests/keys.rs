@@ -264,3 +264,43 @@ fn keys_expire_exactly_at_their_deadline_stamp() {
     assert_eq!(h.machine.key_count(), 0, "apply deletes lazily");
     assert_eq!(h.machine.expires_count(), 0);
 }
+
+#[test]
+fn object_encoding_and_memory_usage() {
+    let mut h = Harness::new();
+    h.run("SET int 12345");
+    h.run("SET short hello");
+    h.run(&format!("SET long {}", "x".repeat(45)));
+    h.run("SADD ints 1 2 3");
+    h.run("SADD words a b");
+    h.run("HSET h f v");
+    h.run("ZADD z 1 a");
+    h.run("RPUSH l a");
+    for (key, encoding) in [
+        ("int", "int"),
+        ("short", "embstr"),
+        ("long", "raw"),
+        ("ints", "intset"),
+        ("words", "listpack"),
+        ("h", "listpack"),
+        ("z", "listpack"),
+        ("l", "listpack"),
+    ] {
+        assert_eq!(h.read(&format!("OBJECT ENCODING {key}")), bulk(encoding), "{key}");
+    }
+    assert_eq!(h.read("OBJECT ENCODING missing"), Reply::Null);
+    assert_eq!(h.read("OBJECT REFCOUNT h"), int(1));
+    assert_eq!(h.read("OBJECT IDLETIME h"), int(0));
+    h.now += 5_000;
+    assert_eq!(h.read("OBJECT IDLETIME h"), int(5), "OBJECT does not touch the key");
+    assert!(matches!(h.read("OBJECT FREQ h"), Reply::Error(e) if e.contains("LFU maxmemory")));
+    assert_eq!(h.read("OBJECT FOO h"), err("ERR unknown subcommand 'FOO'. Try OBJECT HELP."));
+    assert_eq!(
+        h.read("OBJECT ENCODING"),
+        err("ERR wrong number of arguments for 'object|encoding' command")
+    );
+    let Reply::Integer(usage) = h.read("MEMORY USAGE long SAMPLES 5") else { panic!() };
+    assert_eq!(usage, 64 + 4 + 45);
+    assert_eq!(h.read("MEMORY USAGE missing"), Reply::Null);
+    assert_eq!(h.read("MEMORY STATS"), err("ERR unknown subcommand 'STATS'. Try MEMORY HELP."));
+}

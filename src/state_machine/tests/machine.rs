@@ -314,6 +314,14 @@ fn commands_round_trip_through_their_encoding() {
         "ZPOPMAX z",
         "ZCOUNT z -inf (5",
         "FLUSHALL",
+        "LINSERT l AFTER a b",
+        "LMOVE a b LEFT RIGHT",
+        "SRANDMEMBER s -3",
+        "SDIFFSTORE d a b c",
+        "SUNION a b",
+        "HSCAN h 0 MATCH a* NOVALUES",
+        "OBJECT FREQ k",
+        "ZREMRANGEBYSCORE z (1 5",
     ];
     for line in lines {
         let original = command(line);
@@ -431,6 +439,47 @@ const NAMES: &[&str] = &[
     "zincrby",
     "zrank",
     "zcount",
+    "lset",
+    "ltrim",
+    "lrem",
+    "linsert",
+    "lmove",
+    "rpoplpush",
+    "srandmember",
+    "smove",
+    "sinter",
+    "sunion",
+    "sdiff",
+    "sinterstore",
+    "sunionstore",
+    "sdiffstore",
+    "hscan",
+    "sscan",
+    "zscan",
+    "object",
+    "memory",
+    "zmscore",
+    "zremrangebyscore",
+    "zremrangebyrank",
+    "unlink",
+    "substr",
+    "lpushx",
+    "rpushx",
+    "llen",
+    "smismember",
+    "scard",
+    "sismember",
+    "zcard",
+    "zrevrange",
+    "zpopmax",
+    "zrevrank",
+    "hmset",
+    "hexists",
+    "hlen",
+    "hkeys",
+    "hvals",
+    "pexpiretime",
+    "flushdb",
     "nope",
 ];
 const WORDS: &[&str] = &[
@@ -484,7 +533,8 @@ fn random_argv_never_panics_and_replicas_agree() {
     let mut one =
         StateMachine::new(Limits { maxmemory_bytes: 4_000, policy: EvictionPolicy::AllKeysLfu });
     let mut two = one.clone();
-    for step in 0..20_000_u64 {
+    let mut applied = 0;
+    for step in 0..50_000_u64 {
         let mut args = vec![random.pick(NAMES)];
         for _ in 0..random.next() % 7 {
             args.push(random.pick(WORDS));
@@ -492,6 +542,7 @@ fn random_argv_never_panics_and_replicas_agree() {
         let argv: Vec<&[u8]> = args.iter().map(|word| word.as_bytes()).collect();
         let stamp = 1_000 + step * 3;
         if let Ok(command) = parse(&argv) {
+            applied += 1;
             let mut builder = BatchBuilder::new();
             builder.push(random.next() % 4, step % 3, &command);
             for proposal in one.housekeeping(stamp, 3) {
@@ -504,15 +555,18 @@ fn random_argv_never_panics_and_replicas_agree() {
             assert_eq!(first, second, "{args:?}");
             if command.access() == crate::state_machine::Access::Read {
                 let _ = one.read(stamp + 1, &command);
+                let exec = Command::Exec { commands: vec![command.clone(), command.clone()] };
+                let _ = one.read(stamp + 1, &exec);
             }
         }
-        if step % 5_000 == 0 {
+        if step % 10_000 == 0 {
             assert_eq!(one.digest(), two.digest());
             let restored = StateMachine::restore(&one.snapshot(), one.limits()).unwrap();
             assert_eq!(restored.digest(), one.digest());
         }
     }
     assert_eq!(one.digest(), two.digest());
+    assert!(applied > 10_000, "only {applied} random commands parsed");
 }
 
 #[test]

@@ -68,3 +68,16 @@ pub fn err(text: &str) -> Reply {
 pub fn bulks(items: &[&str]) -> Reply {
     Reply::Array(items.iter().map(|item| bulk(item)).collect())
 }
+
+/// An array or set reply with its elements sorted (by bulk bytes), for unordered replies.
+pub fn sorted(reply: Reply) -> Vec<Reply> {
+    let mut items = match reply {
+        Reply::Array(items) | Reply::Set(items) => items,
+        other => panic!("not a collection: {other:?}"),
+    };
+    items.sort_by(|a, b| match (a, b) {
+        (Reply::Bulk(a), Reply::Bulk(b)) => a.cmp(b),
+        _ => std::cmp::Ordering::Equal,
+    });
+    items
+}

@@ -99,3 +99,42 @@ fn zpop_and_zrem() {
         err("WRONGTYPE Operation against a key holding the wrong kind of value")
     );
 }
+
+#[test]
+fn zmscore_and_range_removals() {
+    let mut h = Harness::new();
+    h.run("ZADD z 1 a 2 b 3 c 4 d 5 e");
+    assert_eq!(
+        h.run("ZMSCORE z a x e"),
+        Reply::Array(vec![Reply::Double(1.0), Reply::Null, Reply::Double(5.0)])
+    );
+    assert_eq!(h.run("ZMSCORE missing a"), Reply::Array(vec![Reply::Null]));
+    assert_eq!(h.run("ZREMRANGEBYSCORE z (1 2"), int(1));
+    assert_eq!(h.run("ZREMRANGEBYRANK z -2 -1"), int(2));
+    assert_eq!(h.run("ZRANGE z 0 -1"), bulks(&["a", "c"]));
+    assert_eq!(h.run("ZREMRANGEBYRANK z 5 10"), int(0));
+    assert_eq!(h.run("ZREMRANGEBYSCORE z -inf +inf"), int(2));
+    assert_eq!(h.run("EXISTS z"), int(0));
+    assert_eq!(h.run("ZREMRANGEBYSCORE z x 1"), err("ERR min or max is not a float"));
+}
+
+#[test]
+fn collection_scans_return_everything_with_cursor_zero() {
+    let mut h = Harness::new();
+    h.run("HSET h f1 v1 f2 v2 g v3");
+    h.run("SADD s a b");
+    h.run("ZADD z 1.5 m 2 n");
+    let scan = |items: Reply| Reply::Array(vec![bulk("0"), items]);
+    assert_eq!(h.run("HSCAN h 0"), scan(bulks(&["f1", "v1", "f2", "v2", "g", "v3"])));
+    assert_eq!(h.run("HSCAN h 0 MATCH f* NOVALUES"), scan(bulks(&["f1", "f2"])));
+    assert_eq!(h.run("SSCAN s 0 COUNT 1"), scan(bulks(&["a", "b"])));
+    assert_eq!(h.run("ZSCAN z 0"), scan(bulks(&["m", "1.5", "n", "2"])));
+    assert_eq!(h.run("SSCAN missing 0"), scan(bulks(&[])));
+    assert_eq!(h.run("SSCAN s x"), err("ERR invalid cursor"));
+    assert_eq!(h.run("SSCAN s 0 TYPE set"), err("ERR syntax error"));
+    assert_eq!(h.run("SSCAN s 0 NOVALUES"), err("ERR syntax error"));
+    assert_eq!(
+        h.run("SSCAN h 0"),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+}
