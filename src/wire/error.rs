@@ -107,6 +107,9 @@ pub enum WireError {
         /// The peer's `(min, max)`.
         theirs: (u16, u16),
     },
+    /// A message to send before the handshakes agreed (it is dropped).
+    #[error("the connection is not established yet")]
+    NotEstablished,
     /// A message estimated above what one frame can carry (the encoder refuses it).
     #[error("message of about {estimate_bytes} bytes does not fit one frame")]
     MessageTooLarge {
