@@ -35,7 +35,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use encoder::Encoder;
+pub use encoder::{Encoder, through_the_wire};
 pub use error::WireError;
 pub use frame::{CheckedBody, CheckedFrame, Frame};
 pub use handshake::{ArchivedWireHandshake, Handshake, WireHandshake};
