@@ -22,6 +22,13 @@ pub enum WireError {
         /// The magic found, little-endian.
         found: u32,
     },
+    /// A frame after an agreed handshake does not start with the magic: the stream lost its
+    /// framing (corruption the TCP checksum missed, or a sender bug), not an incompatible peer.
+    #[error("bad magic {found:#010x} after the handshake: the stream lost its framing")]
+    LostFraming {
+        /// The magic found, little-endian.
+        found: u32,
+    },
     /// The header announces a frame over `WIRE_FRAME_SIZE_BYTES_MAX`.
     #[error("frame of {size_bytes} bytes is over the limit of {limit_bytes}")]
     FrameTooLarge {

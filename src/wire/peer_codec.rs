@@ -142,7 +142,14 @@ impl PeerCodec {
         mut deliver: impl FnMut(GroupId, &ArchivedWireMessage),
     ) -> Result<usize, WireError> {
         self.failed()?;
-        let outcome = self.poll_frames(&mut deliver);
+        let mut outcome = self.poll_frames(&mut deliver);
+        if let Err(WireError::BadMagic { found }) = outcome
+            && self.is_established()
+        {
+            // The peer proved compatible: a bad magic now means a broken stream, which the
+            // transport must not take for an incompatible peer (no long back-off).
+            outcome = Err(WireError::LostFraming { found });
+        }
         if let Err(error) = &outcome {
             self.state = State::Failed(error.clone());
         }

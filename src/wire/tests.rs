@@ -604,6 +604,12 @@ fn two_codecs_shake_hands_then_exchange_every_message() {
     let reply = Message::Accepted(Accepted::received(ballot(3, 1), Slot(41)));
     listener.send(GroupId(7), &reply).unwrap();
     assert_eq!(pump(&mut listener, &mut dialer, 64), Ok(vec![(GroupId(7), reply)]));
+    // Garbage after the handshake is a broken stream, not an incompatible peer.
+    dialer.spare()[..32].copy_from_slice(&[b'x'; 32]);
+    dialer.received(32);
+    let error = dialer.poll(|_, _| {}).unwrap_err();
+    assert!(matches!(error, WireError::LostFraming { .. }), "{error}");
+    assert!(!error.is_incompatible_peer());
 }
 
 #[test]
