@@ -31,6 +31,10 @@ use crate::consensus::Message;
 use crate::constants::WIRE_FRAME_PAYLOAD_TARGET_BYTES;
 use crate::types::{GroupId, NodeId};
 
+/// Output capacity an encoder keeps across turns: a busy turn's few frames. A buffer grown
+/// past it (a turn with a very large message) is given back when cleared.
+pub const ENCODER_OUTPUT_BYTES_KEPT: usize = 4 * WIRE_FRAME_PAYLOAD_TARGET_BYTES;
+
 /// The outgoing side of one peer connection.
 #[derive(Debug)]
 pub struct Encoder {
@@ -122,9 +126,19 @@ impl Encoder {
         self.output.as_slice()
     }
 
-    /// Forgets the sealed frames (they were written); keeps the buffer's capacity.
+    /// Forgets the sealed frames (they were written); keeps the buffer's capacity up to
+    /// [`ENCODER_OUTPUT_BYTES_KEPT`].
     pub fn clear(&mut self) {
+        if self.output.capacity() > ENCODER_OUTPUT_BYTES_KEPT {
+            self.output = AlignedVec::new();
+        }
         self.output.clear();
+    }
+
+    /// Bytes the output buffer holds in memory (for metrics).
+    #[must_use]
+    pub fn capacity_bytes(&self) -> usize {
+        self.output.capacity()
     }
 
     fn seal_messages(&mut self) {

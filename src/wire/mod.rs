@@ -35,7 +35,7 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-pub use encoder::{Encoder, through_the_wire};
+pub use encoder::{ENCODER_OUTPUT_BYTES_KEPT, Encoder, through_the_wire};
 pub use error::WireError;
 pub use frame::{CheckedBody, CheckedFrame, Frame};
 pub use handshake::{ArchivedWireHandshake, Handshake, WireHandshake};
@@ -50,4 +50,4 @@ pub use message::{
     WireMembership, WireMessage, WirePromiseEntry, WireValue, WireValueKind,
 };
 pub use peer_codec::PeerCodec;
-pub use reader::{FrameReader, READER_BUFFER_BYTES_MAX};
+pub use reader::{FrameReader, READER_BUFFER_BYTES_KEPT, READER_BUFFER_BYTES_MAX};

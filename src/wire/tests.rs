@@ -650,3 +650,26 @@ fn a_codec_refuses_a_peer_without_a_common_version() {
     assert!(matches!(error, WireError::NoCommonVersion { .. }), "{error}");
     assert!(error.is_incompatible_peer());
 }
+
+#[test]
+fn buffers_grown_for_a_large_frame_are_given_back() {
+    let mut encoder = encoder();
+    let large = batch(&vec![1_u8; 2 * ENCODER_OUTPUT_BYTES_KEPT]);
+    let message =
+        Message::Accept { ballot: ballot(2, 1), slot: Slot(1), value: large, frontier: Slot(0) };
+    encoder.push(GroupId(1), &message).unwrap();
+    let bytes = encoder.finish().to_vec();
+    assert!(encoder.capacity_bytes() > ENCODER_OUTPUT_BYTES_KEPT);
+    encoder.clear();
+    assert!(encoder.capacity_bytes() <= ENCODER_OUTPUT_BYTES_KEPT);
+    let mut reader = FrameReader::new();
+    let mut hello = Encoder::new(node(1));
+    hello.handshake(&handshake(1));
+    reader.push_bytes(hello.finish());
+    assert!(reader.next_frame().unwrap().is_some());
+    reader.push_bytes(&bytes);
+    assert!(reader.capacity_bytes() > READER_BUFFER_BYTES_KEPT);
+    assert_eq!(reader.next_frame().unwrap().map(|frame| frame.messages().len()), Some(1));
+    let _ = reader.spare();
+    assert!(reader.capacity_bytes() <= READER_BUFFER_BYTES_KEPT);
+}
