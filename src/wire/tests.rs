@@ -349,6 +349,29 @@ fn a_message_the_core_cannot_hold_is_refused_at_conversion() {
         let error = envelope.message().to_message().unwrap_err();
         assert!(matches!(error, WireError::InvalidMessage(_)), "{error}");
     }
+    let too_many_voters = WireMembership {
+        epoch: 1,
+        phase1: 6,
+        phase2: 6,
+        voters: (1..=10).collect(),
+        learners: vec![],
+    };
+    let too_large =
+        WireValueKind::Batch(vec![0; crate::constants::WIRE_BATCH_SIZE_BYTES_MAX + 1].into());
+    for kind in [WireValueKind::MembershipChange(too_many_voters), too_large] {
+        let value = WireValue { stamp_millis: 1, kind };
+        let message = WireMessage::Accept {
+            ballot: WireBallot { round: 1, node: 1 },
+            slot: 1,
+            value,
+            frontier: 0,
+        };
+        let body = WireBody { messages: vec![WireEnvelope { group: 1, message }] };
+        let frame = frame_of(&body, WIRE_VERSION, 0);
+        let checked = Frame::check(frame.as_slice()).unwrap();
+        let error = checked.messages().next().unwrap().message().to_message().unwrap_err();
+        assert!(matches!(error, WireError::InvalidMessage(_)), "{error}");
+    }
     let entry = WireCatchUpEntry {
         slot: 0,
         value: WireValue { stamp_millis: 0, kind: WireValueKind::Noop },
