@@ -292,6 +292,11 @@ pub const WIRE_FRAME_SIZE_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// write; smaller frames only bound the receiver's buffer and the span one checksum covers.
 pub const WIRE_FRAME_PAYLOAD_TARGET_BYTES: usize = 1024 * 1024;
 
+/// Largest batch a value received from a peer may carry, in bytes: what one log record holds,
+/// with room for the value's own encoding. A peer sending more is refused at conversion,
+/// because persisting it would stop the acceptor's log (`log/format.rs` asserts the limit).
+pub const WIRE_BATCH_SIZE_BYTES_MAX: usize = LOG_RECORD_PAYLOAD_BYTES_MAX - 4096;
+
 /// Size of one read from a peer socket into a frame reader's buffer, in bytes.
 pub const WIRE_READ_SIZE_BYTES: usize = 64 * 1024;
 
@@ -299,5 +304,6 @@ pub const WIRE_READ_SIZE_BYTES: usize = 64 * 1024;
 const _: () = assert!(LOG_RECORD_PAYLOAD_BYTES_MAX + 64 * 1024 <= WIRE_FRAME_SIZE_BYTES_MAX);
 const _: () = assert!(WIRE_FRAME_PAYLOAD_TARGET_BYTES <= WIRE_FRAME_SIZE_BYTES_MAX);
 const _: () = assert!(WIRE_READ_SIZE_BYTES.is_multiple_of(16));
+const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < WIRE_BATCH_SIZE_BYTES_MAX);
 // Lengths inside an archive are 32-bit (rkyv's default `FixedUsize`).
 const _: () = assert!(WIRE_FRAME_SIZE_BYTES_MAX < u32::MAX as usize);

@@ -10,7 +10,8 @@
 //!   accepted frame converts or is refused without a panic, and one that converts re-encodes
 //!   and decodes to itself. The same bytes fed to a `FrameReader` never panic it either.
 //! - `stream`: arbitrary `(group, message)` lists in several loop turns, encoded by `Encoder`
-//!   after a handshake, cut into arbitrary chunks and fed to a `FrameReader`, optionally with
+//!   after a handshake, cut into arbitrary chunks and fed to a `PeerCodec` (the transport's
+//!   codec: handshake acceptance, then frames from its `FrameReader`), optionally with
 //!   one byte of the stream corrupted. Untouched, every message comes back in order, equal;
 //!   corrupted, what comes back is a prefix of what was sent, frame by frame (a damaged frame
 //!   is never delivered), and the reader stops with an error or waits for bytes.
@@ -43,7 +44,7 @@ use klein::consensus::{Accepted, Membership, Message, Promise, PromiseEntry, Val
 use klein::types::{Ballot, CoreIndex, GroupId, NodeId, Slot};
 use klein::wire::{
     CheckedFrame, Encoder, FRAME_ALIGNMENT_BYTES, Frame, FrameReader, HEADER_SIZE_BYTES, Handshake,
-    WIRE_MAGIC, WIRE_VERSION, WireError,
+    PeerCodec, WIRE_MAGIC, WIRE_VERSION, WireError,
 };
 use rkyv::util::AlignedVec;
 
@@ -418,33 +419,32 @@ fn stream_target(data: &[u8]) -> Result<String, String> {
         bytes[at] ^= xor;
         at
     });
-    let mut reader = FrameReader::new();
+    // The receiving side is the codec the transport drives: handshake, then messages.
+    let mut codec = PeerCodec::new(Handshake::ours(0x6b6c, node(4), None, CoreIndex(1)));
     let mut received = Vec::new();
     let mut at = 0;
     let mut chunks = case.chunks.iter().cycle();
     let mut error = None;
-    'read: while at < bytes.len() {
+    while at < bytes.len() {
         let chunk = chunks.next().map_or(bytes.len(), |size| usize::from(*size).max(1));
-        let spare = reader.spare();
+        let spare = codec.spare();
         let count = chunk.min(spare.len()).min(bytes.len() - at);
         spare[..count].copy_from_slice(&bytes[at..at + count]);
-        reader.filled(count);
+        codec.received(count);
         at += count;
-        loop {
-            match reader.next_frame() {
-                Ok(Some(frame)) => {
-                    for envelope in frame.messages() {
-                        let message = envelope.message().to_message().map_err(|e| e.to_string())?;
-                        received.push((envelope.group(), message));
-                    }
-                }
-                Ok(None) => break,
-                Err(refused) => {
-                    error = Some(refused);
-                    break 'read;
-                }
-            }
+        let polled = codec.poll(|group, message| received.push((group, message.to_message())));
+        if let Err(refused) = polled {
+            error = Some(refused);
+            break;
         }
+    }
+    let received: Vec<(GroupId, Message)> = received
+        .into_iter()
+        .map(|(group, message)| message.map(|message| (group, message)))
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("a delivered message does not convert: {error}"))?;
+    if corrupted.is_none() && codec.peer() != Some(&handshake()) {
+        return Err("the codec did not establish with the sender".to_string());
     }
     match corrupted {
         None => {

@@ -1027,6 +1027,10 @@ impl Cluster {
             if !self.nodes[to].up {
                 continue;
             }
+            // Every delivery crosses the production wire format: encode, check, convert.
+            let wire_group = GroupId(u32::try_from(group).expect("few groups"));
+            let message = crate::wire::through_the_wire(wire_group, &message)
+                .expect("the wire carries every message the core sends");
             let from = delivery.from;
             self.log(|| format!("{from}->{} g{group} {message:?}", delivery.to));
             self.input(to, group, |replica, effects| replica.on_message(from, message, effects));

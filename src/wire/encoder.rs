@@ -20,6 +20,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::error::WireError;
+use super::frame::Frame;
 use super::handshake::{Handshake, WireHandshake};
 use super::header::{
     FRAME_ALIGNMENT_BYTES, FrameHeader, FrameKind, HEADER_SIZE_BYTES, PAYLOAD_SIZE_BYTES_MAX,
@@ -29,6 +30,10 @@ use super::message::{BODY_OVERHEAD_BYTES, WireBody, WireEnvelope, archived_size_
 use crate::consensus::Message;
 use crate::constants::WIRE_FRAME_PAYLOAD_TARGET_BYTES;
 use crate::types::{GroupId, NodeId};
+
+/// Output capacity an encoder keeps across turns: a busy turn's few frames. A buffer grown
+/// past it (a turn with a very large message) is given back when cleared.
+pub const ENCODER_OUTPUT_BYTES_KEPT: usize = 4 * WIRE_FRAME_PAYLOAD_TARGET_BYTES;
 
 /// The outgoing side of one peer connection.
 #[derive(Debug)]
@@ -53,7 +58,7 @@ impl Encoder {
             sender,
             version: WIRE_VERSION,
             sequence: 0,
-            output: AlignedVec::with_capacity(WIRE_FRAME_PAYLOAD_TARGET_BYTES / 16),
+            output: AlignedVec::new(),
             body: WireBody::default(),
             pending_bytes: BODY_OVERHEAD_BYTES,
         }
@@ -121,9 +126,19 @@ impl Encoder {
         self.output.as_slice()
     }
 
-    /// Forgets the sealed frames (they were written); keeps the buffer's capacity.
+    /// Forgets the sealed frames (they were written); keeps the buffer's capacity up to
+    /// [`ENCODER_OUTPUT_BYTES_KEPT`].
     pub fn clear(&mut self) {
+        if self.output.capacity() > ENCODER_OUTPUT_BYTES_KEPT {
+            self.output = AlignedVec::new();
+        }
         self.output.clear();
+    }
+
+    /// Bytes the output buffer holds in memory (for metrics).
+    #[must_use]
+    pub fn capacity_bytes(&self) -> usize {
+        self.output.capacity()
     }
 
     fn seal_messages(&mut self) {
@@ -161,4 +176,24 @@ impl Encoder {
         seal(frame, &header);
         self.sequence += 1;
     }
+}
+
+/// What a receiver gets for `message` sent to `group`: one messages frame encoded, checked and
+/// converted, as between two nodes. The simulator passes every delivery through it, so every
+/// message the production core sends crosses the production wire format.
+///
+/// # Errors
+/// What the encoder, the checks or the conversion refuse.
+///
+/// # Panics
+/// If the frame does not hold exactly the one message for `group`: an encoder bug.
+pub fn through_the_wire(group: GroupId, message: &Message) -> Result<Message, WireError> {
+    let mut encoder = Encoder::new(NodeId::DEFAULT);
+    encoder.push(group, message)?;
+    let frame = Frame::check(encoder.finish())?;
+    let mut envelopes = frame.messages();
+    let envelope = envelopes.next().ok_or(WireError::InvalidMessage("no message".into()))?;
+    assert_eq!(envelope.group(), group, "the group crosses the wire");
+    assert!(envelopes.next().is_none(), "one message in, one out");
+    envelope.message().to_message()
 }

@@ -22,6 +22,13 @@ pub enum WireError {
         /// The magic found, little-endian.
         found: u32,
     },
+    /// A frame after an agreed handshake does not start with the magic: the stream lost its
+    /// framing (corruption the TCP checksum missed, or a sender bug), not an incompatible peer.
+    #[error("bad magic {found:#010x} after the handshake: the stream lost its framing")]
+    LostFraming {
+        /// The magic found, little-endian.
+        found: u32,
+    },
     /// The header announces a frame over `WIRE_FRAME_SIZE_BYTES_MAX`.
     #[error("frame of {size_bytes} bytes is over the limit of {limit_bytes}")]
     FrameTooLarge {
@@ -107,6 +114,9 @@ pub enum WireError {
         /// The peer's `(min, max)`.
         theirs: (u16, u16),
     },
+    /// A message to send before the handshakes agreed (it is dropped).
+    #[error("the connection is not established yet")]
+    NotEstablished,
     /// A message estimated above what one frame can carry (the encoder refuses it).
     #[error("message of about {estimate_bytes} bytes does not fit one frame")]
     MessageTooLarge {

@@ -31,7 +31,10 @@ use rkyv::{Archive, Place, Serialize};
 use super::error::WireError;
 use crate::consensus::quorum::Phase;
 use crate::consensus::{Accepted, Membership, Message, Promise, PromiseEntry, Value, ValueKind};
-use crate::constants::{CATCH_UP_ENTRIES_MAX, PROMISE_ENTRIES_MAX};
+use crate::constants::{
+    CATCH_UP_ENTRIES_MAX, PROMISE_ENTRIES_MAX, SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX,
+    SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX, WIRE_BATCH_SIZE_BYTES_MAX,
+};
 use crate::types::{Ballot, GroupId, NodeId, Slot};
 
 /// rkyv `with` wrapper: an `Arc<[u8]>` archived as `ArchivedVec<u8>`, so the encoder shares
@@ -133,11 +136,18 @@ fn node_set(archived: &ArchivedVec<rkyv::rend::u64_le>) -> Result<BTreeSet<NodeI
 }
 
 impl ArchivedWireMembership {
-    /// The membership; refuses node id 0, unordered ids and quorum sizes the core refuses.
+    /// The membership; refuses node id 0, unordered ids, quorum sizes the core refuses and
+    /// more voters or learners than a superblock stores.
     ///
     /// # Errors
     /// [`WireError::InvalidMessage`].
     pub fn to_membership(&self) -> Result<Membership, WireError> {
+        // More members than a superblock stores could not be persisted.
+        if self.voters.len() > SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX
+            || self.learners.len() > SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX
+        {
+            return Err(invalid("more members than a node stores"));
+        }
         let voters = node_set(&self.voters)?;
         let learners = node_set(&self.learners)?;
         let phase1 = self.phase1.to_native() as usize;
@@ -205,10 +215,14 @@ impl ArchivedWireValue {
     /// The value, owned by the core: a batch is copied into a new `Arc<[u8]>`.
     ///
     /// # Errors
-    /// [`WireError::InvalidMessage`] for a master claim by node 0 or a bad membership.
+    /// [`WireError::InvalidMessage`] for a master claim by node 0, a bad membership, or a batch
+    /// over `WIRE_BATCH_SIZE_BYTES_MAX` (the log could not hold it).
     pub fn to_value(&self) -> Result<Value, WireError> {
         let kind = match &self.kind {
             ArchivedWireValueKind::Noop => ValueKind::Noop,
+            ArchivedWireValueKind::Batch(bytes) if bytes.len() > WIRE_BATCH_SIZE_BYTES_MAX => {
+                return Err(invalid(format!("a batch of {} bytes", bytes.len())));
+            }
             ArchivedWireValueKind::Batch(bytes) => ValueKind::Batch(Arc::from(bytes.as_slice())),
             ArchivedWireValueKind::MembershipChange(membership) => {
                 ValueKind::MembershipChange(membership.to_membership()?)

@@ -5,8 +5,9 @@
 //! the handshake and the decision to refuse an incompatible peer (`handshake.rs`), checked
 //! access (checksum first, then rkyv validation; `frame.rs`), the encoder that puts every
 //! message of a loop turn for one peer into one write (`encoder.rs`), and the stream reader
-//! that cuts a TCP byte stream into frames in bounded memory (`reader.rs`). The format, its
-//! validation order and versioning: `docs/design/wire.md`.
+//! that cuts a TCP byte stream into frames in bounded memory (`reader.rs`), and the codec of
+//! one peer connection that the transport drives (`peer_codec.rs`: handshake, then messages
+//! both ways). The format, its validation order and versioning: `docs/design/wire.md`.
 //!
 //! ```text
 //!   sender shard                                   receiver shard
@@ -28,12 +29,13 @@ mod frame;
 mod handshake;
 mod header;
 mod message;
+mod peer_codec;
 mod reader;
 
 #[cfg(test)]
 mod tests;
 
-pub use encoder::Encoder;
+pub use encoder::{ENCODER_OUTPUT_BYTES_KEPT, Encoder, through_the_wire};
 pub use error::WireError;
 pub use frame::{CheckedBody, CheckedFrame, Frame};
 pub use handshake::{ArchivedWireHandshake, Handshake, WireHandshake};
@@ -47,4 +49,5 @@ pub use message::{
     ArchivedWireValueKind, SharedBytes, WireBallot, WireBody, WireCatchUpEntry, WireEnvelope,
     WireMembership, WireMessage, WirePromiseEntry, WireValue, WireValueKind,
 };
-pub use reader::{FrameReader, READER_BUFFER_BYTES_MAX};
+pub use peer_codec::PeerCodec;
+pub use reader::{FrameReader, READER_BUFFER_BYTES_KEPT, READER_BUFFER_BYTES_MAX};

@@ -13,7 +13,8 @@
 //!
 //! Memory: the buffer grows to the largest frame seen plus one read, at most
 //! `WIRE_FRAME_SIZE_BYTES_MAX + WIRE_READ_SIZE_BYTES`; a header announcing more is refused
-//! before its payload is buffered. The reader checks the connection's rules too: frame 0 is a
+//! before its payload is buffered. Once empty, a buffer above `READER_BUFFER_BYTES_KEPT` is
+//! given back. The reader checks the connection's rules too: frame 0 is a
 //! handshake, later frames are not, sequence numbers count up from 0, and every frame after
 //! the handshake comes from the node that introduced itself.
 //!
@@ -24,10 +25,23 @@ use rkyv::util::AlignedVec;
 use super::error::WireError;
 use super::frame::{CheckedFrame, Frame};
 use super::header::{FRAME_ALIGNMENT_BYTES, FrameKind, HEADER_SIZE_BYTES, peek_frame_size};
-use crate::constants::{WIRE_FRAME_SIZE_BYTES_MAX, WIRE_READ_SIZE_BYTES};
+use crate::constants::{
+    WIRE_FRAME_PAYLOAD_TARGET_BYTES, WIRE_FRAME_SIZE_BYTES_MAX, WIRE_READ_SIZE_BYTES,
+};
 
 /// Most bytes a reader's buffer holds.
 pub const READER_BUFFER_BYTES_MAX: usize = WIRE_FRAME_SIZE_BYTES_MAX + WIRE_READ_SIZE_BYTES;
+
+/// Most bytes a reader keeps while it holds nothing: a buffer grown for a large frame is given
+/// back once empty, so one large frame does not pin its memory for the connection's life.
+pub const READER_BUFFER_BYTES_KEPT: usize =
+    2 * WIRE_FRAME_PAYLOAD_TARGET_BYTES + WIRE_READ_SIZE_BYTES;
+
+/// A new reader's buffer.
+const READER_BUFFER_BYTES_INITIAL: usize = 2 * WIRE_READ_SIZE_BYTES;
+
+const _: () = assert!(READER_BUFFER_BYTES_INITIAL <= READER_BUFFER_BYTES_KEPT);
+const _: () = assert!(READER_BUFFER_BYTES_KEPT <= READER_BUFFER_BYTES_MAX);
 
 /// The incoming side of one peer connection.
 #[derive(Debug)]
@@ -52,8 +66,8 @@ impl FrameReader {
     /// A reader for a new connection: its first frame must be a handshake.
     #[must_use]
     pub fn new() -> FrameReader {
-        let mut buffer = AlignedVec::with_capacity(2 * WIRE_READ_SIZE_BYTES);
-        buffer.resize(2 * WIRE_READ_SIZE_BYTES, 0);
+        let mut buffer = AlignedVec::with_capacity(READER_BUFFER_BYTES_INITIAL);
+        buffer.resize(READER_BUFFER_BYTES_INITIAL, 0);
         FrameReader { buffer, start: 0, end: 0, sequence: 0, peer: None }
     }
 
@@ -76,6 +90,10 @@ impl FrameReader {
     /// then the bytes buffered are less than one frame and the room always exists.
     pub fn spare(&mut self) -> &mut [u8] {
         assert!(self.buffered_bytes() < WIRE_FRAME_SIZE_BYTES_MAX, "frames were taken");
+        if self.end == 0 && self.buffer.len() > READER_BUFFER_BYTES_KEPT {
+            self.buffer.resize(READER_BUFFER_BYTES_INITIAL, 0);
+            self.buffer.shrink_to_fit();
+        }
         if self.buffer.len() - self.end < WIRE_READ_SIZE_BYTES {
             self.compact();
         }

@@ -349,6 +349,29 @@ fn a_message_the_core_cannot_hold_is_refused_at_conversion() {
         let error = envelope.message().to_message().unwrap_err();
         assert!(matches!(error, WireError::InvalidMessage(_)), "{error}");
     }
+    let too_many_voters = WireMembership {
+        epoch: 1,
+        phase1: 6,
+        phase2: 6,
+        voters: (1..=10).collect(),
+        learners: vec![],
+    };
+    let too_large =
+        WireValueKind::Batch(vec![0; crate::constants::WIRE_BATCH_SIZE_BYTES_MAX + 1].into());
+    for kind in [WireValueKind::MembershipChange(too_many_voters), too_large] {
+        let value = WireValue { stamp_millis: 1, kind };
+        let message = WireMessage::Accept {
+            ballot: WireBallot { round: 1, node: 1 },
+            slot: 1,
+            value,
+            frontier: 0,
+        };
+        let body = WireBody { messages: vec![WireEnvelope { group: 1, message }] };
+        let frame = frame_of(&body, WIRE_VERSION, 0);
+        let checked = Frame::check(frame.as_slice()).unwrap();
+        let error = checked.messages().next().unwrap().message().to_message().unwrap_err();
+        assert!(matches!(error, WireError::InvalidMessage(_)), "{error}");
+    }
     let entry = WireCatchUpEntry {
         slot: 0,
         value: WireValue { stamp_millis: 0, kind: WireValueKind::Noop },
@@ -556,4 +579,120 @@ fn the_reader_enforces_the_connection_rules() {
     reader.push_bytes(&other);
     assert!(reader.next_frame().unwrap().is_some());
     assert_eq!(reader.next_frame().unwrap_err(), WireError::WrongNode { expected: 1, found: 2 });
+}
+
+/// Moves everything `from` has to send into `to`, in reads of at most `chunk` bytes, polling
+/// after each; returns what `to` delivered, converted, or its error.
+fn pump(
+    from: &mut PeerCodec,
+    to: &mut PeerCodec,
+    chunk: usize,
+) -> Result<Vec<(GroupId, Message)>, WireError> {
+    let bytes = from.outgoing().to_vec();
+    from.written();
+    let mut delivered = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        let spare = to.spare();
+        spare[..piece.len()].copy_from_slice(piece);
+        to.received(piece.len());
+        to.poll(|group, message| delivered.push((group, message.to_message().unwrap())))?;
+    }
+    Ok(delivered)
+}
+
+fn codec(id: u64, target: Option<u64>) -> PeerCodec {
+    PeerCodec::new(Handshake::ours(CLUSTER, node(id), target.map(node), CoreIndex(0)))
+}
+
+#[test]
+fn two_codecs_shake_hands_then_exchange_every_message() {
+    let mut dialer = codec(1, Some(2));
+    let mut listener = codec(2, None);
+    let early = dialer.send(GroupId(1), &every_message()[0]);
+    assert_eq!(early, Err(WireError::NotEstablished), "nothing is sent before the handshake");
+    assert_eq!(pump(&mut dialer, &mut listener, 5), Ok(Vec::new()));
+    assert!(listener.is_established());
+    assert_eq!(listener.peer().map(|peer| peer.node), Some(node(1)));
+    assert_eq!(pump(&mut listener, &mut dialer, 4096), Ok(Vec::new()));
+    assert_eq!(dialer.version(), Some(WIRE_VERSION));
+    for turn in 0..3 {
+        let mut sent = Vec::new();
+        for (index, message) in every_message().into_iter().enumerate() {
+            let group = GroupId(turn * 100 + u32::try_from(index).unwrap());
+            dialer.send(group, &message).unwrap();
+            sent.push((group, message));
+        }
+        assert_eq!(pump(&mut dialer, &mut listener, 1 + 333 * turn as usize), Ok(sent));
+    }
+    let reply = Message::Accepted(Accepted::received(ballot(3, 1), Slot(41)));
+    listener.send(GroupId(7), &reply).unwrap();
+    assert_eq!(pump(&mut listener, &mut dialer, 64), Ok(vec![(GroupId(7), reply)]));
+    // Garbage after the handshake is a broken stream, not an incompatible peer.
+    dialer.spare()[..32].copy_from_slice(&[b'x'; 32]);
+    dialer.received(32);
+    let error = dialer.poll(|_, _| {}).unwrap_err();
+    assert!(matches!(error, WireError::LostFraming { .. }), "{error}");
+    assert!(!error.is_incompatible_peer());
+}
+
+#[test]
+fn a_codec_refuses_an_incompatible_peer_for_good() {
+    let mut ours = codec(1, Some(2));
+    let mut other_cluster =
+        PeerCodec::new(Handshake::ours(CLUSTER + 1, node(2), None, CoreIndex(0)));
+    let error = pump(&mut other_cluster, &mut ours, 4096).unwrap_err();
+    assert_eq!(error, WireError::WrongCluster { expected: CLUSTER, found: CLUSTER + 1 });
+    assert!(error.is_incompatible_peer());
+    assert!(!ours.is_established());
+    assert_eq!(ours.poll(|_, _| {}), Err(error.clone()), "errors are final");
+    assert_eq!(ours.send(GroupId(1), &every_message()[0]), Err(error));
+    // The wrong node answered the address we dialled.
+    let mut ours = codec(1, Some(2));
+    let error = pump(&mut codec(3, None), &mut ours, 4096).unwrap_err();
+    assert_eq!(error, WireError::WrongNode { expected: 2, found: 3 });
+    // Not a Klein peer at all.
+    let mut ours = codec(1, Some(2));
+    ours.spare()[..14].copy_from_slice(b"*1\r\n$4\r\nPING\r\n");
+    ours.received(14);
+    assert_eq!(ours.poll(|_, _| {}), Ok(0), "14 bytes are not a header yet");
+    ours.spare()[..18].copy_from_slice(&[b'x'; 18]);
+    ours.received(18);
+    assert!(ours.poll(|_, _| {}).unwrap_err().is_incompatible_peer());
+}
+
+#[test]
+fn a_codec_refuses_a_peer_without_a_common_version() {
+    let mut ours = codec(1, None);
+    let mut encoder = Encoder::new(node(2));
+    let future = Handshake { versions: (WIRE_VERSION + 1, WIRE_VERSION + 2), ..handshake(2) };
+    encoder.handshake(&future);
+    let bytes = encoder.finish().to_vec();
+    ours.spare()[..bytes.len()].copy_from_slice(&bytes);
+    ours.received(bytes.len());
+    let error = ours.poll(|_, _| {}).unwrap_err();
+    assert!(matches!(error, WireError::NoCommonVersion { .. }), "{error}");
+    assert!(error.is_incompatible_peer());
+}
+
+#[test]
+fn buffers_grown_for_a_large_frame_are_given_back() {
+    let mut encoder = encoder();
+    let large = batch(&vec![1_u8; 2 * ENCODER_OUTPUT_BYTES_KEPT]);
+    let message =
+        Message::Accept { ballot: ballot(2, 1), slot: Slot(1), value: large, frontier: Slot(0) };
+    encoder.push(GroupId(1), &message).unwrap();
+    let bytes = encoder.finish().to_vec();
+    assert!(encoder.capacity_bytes() > ENCODER_OUTPUT_BYTES_KEPT);
+    encoder.clear();
+    assert!(encoder.capacity_bytes() <= ENCODER_OUTPUT_BYTES_KEPT);
+    let mut reader = FrameReader::new();
+    let mut hello = Encoder::new(node(1));
+    hello.handshake(&handshake(1));
+    reader.push_bytes(hello.finish());
+    assert!(reader.next_frame().unwrap().is_some());
+    reader.push_bytes(&bytes);
+    assert!(reader.capacity_bytes() > READER_BUFFER_BYTES_KEPT);
+    assert_eq!(reader.next_frame().unwrap().map(|frame| frame.messages().len()), Some(1));
+    let _ = reader.spare();
+    assert!(reader.capacity_bytes() <= READER_BUFFER_BYTES_KEPT);
 }
