@@ -1,0 +1,194 @@
+//! `klein-bench`: a load generator for Redis-protocol servers (Klein, Redis).
+//!
+//! A thin front end to `klein::loadgen`: parses flags, shows a progress line on stderr, prints
+//! the summary on stdout and optionally writes the JSON document. Exit code 0 when every
+//! measured request succeeded, 1 when any failed, 2 for bad flags or a failed start.
+//!
+//! ```text
+//! klein-bench --port 6379 --clients 50 --pipeline 16 --duration 10 --mix get:80,set:20
+//! klein-bench --port 6379 --open-loop-rate 20000 --duration 30 --warmup 5 --json run.json
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use klein::loadgen::{self, Config, KeyDist, Mix, Progress, Stop};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Drives a Redis-protocol server (Klein or Redis) over TCP and measures throughput and
+/// latency (`HdrHistogram`: p50 to p99.99 and max), closed loop like redis-benchmark or open
+/// loop on a fixed schedule. Every reply is parsed; errors are counted by kind, never as
+/// successes.
+#[derive(Parser, Debug)]
+#[command(name = "klein-bench", version, max_term_width = 100)]
+struct Cli {
+    /// Server host name or address.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Server port.
+    #[arg(long, short = 'p', default_value_t = 6379)]
+    port: u16,
+    /// Connections.
+    #[arg(long, short = 'c', default_value_t = 50)]
+    clients: usize,
+    /// Generator threads; connections are dealt round-robin, each thread runs one epoll loop.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Requests in flight per connection. Closed loop: kept full (refilled as replies arrive,
+    /// like redis-benchmark -P). Open loop: the most allowed; a send due while the connection
+    /// is full waits, and its latency still counts from its scheduled time.
+    #[arg(long, short = 'P', default_value_t = 1)]
+    pipeline: usize,
+    /// Measured requests in total, split evenly over the connections (instead of --duration).
+    #[arg(long, short = 'n', conflicts_with = "duration")]
+    requests: Option<u64>,
+    /// Seconds to measure [default: 10 unless --requests is given].
+    #[arg(long, short = 'd', value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// Seconds of load before measuring starts (not counted).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    warmup: f64,
+    /// Keys are `key:000000000000` up to the key space minus one (`counter:...` for INCR).
+    #[arg(long, short = 'r', default_value_t = 100_000)]
+    keyspace: u64,
+    /// Key distribution: `uniform`, or `zipf:<s>` (e.g. zipf:0.99; key 0 is the hottest).
+    #[arg(long, default_value = "uniform", value_parser = parse_key_dist)]
+    key_dist: KeyDist,
+    /// Bytes per SET value.
+    #[arg(long, default_value_t = 64)]
+    value_size: usize,
+    /// Command mix, `cmd[:weight],...` over set, get, incr, del, ping (e.g. `get:80,set:20`).
+    /// A GET must return --value-size bytes or nil (counted as a miss).
+    #[arg(long, default_value = "set", value_parser = parse_mix)]
+    mix: Mix,
+    /// Open loop: requests per second in total, spread evenly over the connections. Latency is
+    /// measured from each request's scheduled send time; late (> 1 ms) and dropped (never
+    /// sent by the end) sends are reported.
+    #[arg(long, value_name = "OPS_PER_S")]
+    open_loop_rate: Option<f64>,
+    /// Write the results as JSON to this file (an existing file is not overwritten).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Send HELLO 3 on every connection first (RESP3 replies).
+    #[arg(long)]
+    resp3: bool,
+    /// Seed of the key and command choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds without a reply after which a request fails (and with it its connection).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    timeout: f64,
+    /// Pin generator thread i to CPU cpus[i % len], e.g. `--cpus 0` or `--cpus 0,1`.
+    #[arg(long, value_delimiter = ',')]
+    cpus: Vec<usize>,
+    /// No progress line.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn parse_key_dist(text: &str) -> Result<KeyDist, String> {
+    text.parse()
+}
+
+fn parse_mix(text: &str) -> Result<Mix, String> {
+    text.parse()
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("--{name} {value}: not a duration"))
+}
+
+impl Cli {
+    fn config(&self) -> Result<Config, String> {
+        let stop = match (self.requests, self.duration) {
+            (Some(requests), _) => Stop::Requests(requests),
+            (None, Some(duration)) => Stop::Duration(seconds("duration", duration)?),
+            (None, None) => Stop::Duration(Duration::from_secs(10)),
+        };
+        Ok(Config {
+            host: self.host.clone(),
+            port: self.port,
+            clients: self.clients,
+            threads: self.threads,
+            pipeline: self.pipeline,
+            stop,
+            warmup: seconds("warmup", self.warmup)?,
+            keyspace: self.keyspace,
+            key_dist: self.key_dist,
+            value_size: self.value_size,
+            mix: self.mix.clone(),
+            open_loop_rate: self.open_loop_rate,
+            resp3: self.resp3,
+            seed: self.seed,
+            timeout: seconds("timeout", self.timeout)?,
+            cpus: self.cpus.clone(),
+        })
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("klein-bench: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(path) = &cli.json
+        && path.exists()
+    {
+        eprintln!("klein-bench: {} exists; results are never overwritten", path.display());
+        return ExitCode::from(2);
+    }
+    let bar = if cli.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4))
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut last = (Duration::ZERO, 0u64);
+    let mut on_progress = |progress: &Progress| {
+        let (done, target) = if progress.target_is_requests {
+            (progress.completed, progress.target)
+        } else {
+            (progress.elapsed.saturating_sub(config.warmup).as_secs(), progress.target)
+        };
+        bar.set_length(target.max(1));
+        bar.set_position(if progress.warming_up { 0 } else { done });
+        let span = progress.elapsed.saturating_sub(last.0).as_secs_f64();
+        if span >= 0.5 {
+            let replies = u32::try_from(progress.completed - last.1).unwrap_or(u32::MAX);
+            let rate = f64::from(replies) / span;
+            let phase = if progress.warming_up { "warm-up" } else { "measuring" };
+            bar.set_message(format!("{phase}: {} replies, {rate:.0}/s", progress.completed));
+            last = (progress.elapsed, progress.completed);
+        }
+    };
+    let report = match loadgen::run(&config, &mut on_progress) {
+        Ok(report) => report,
+        Err(error) => {
+            bar.finish_and_clear();
+            eprintln!("klein-bench: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    println!("{}", report.summary());
+    if let Some(path) = &cli.json {
+        let text = serde_json::to_string_pretty(&report.to_json()).unwrap_or_default();
+        if let Err(error) = std::fs::write(path, text + "\n") {
+            eprintln!("klein-bench: cannot write {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.failures() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,211 @@
+//! The load generator against a real Redis: closed loop, open loop, RESP3, and servers that
+//! answer with errors (which must be counted as failures, never as successes).
+//!
+//! Needs `redis-server` on the PATH (Debian `redis-server`; `.ci/test` installs it) and fails,
+//! rather than skips, without it. Each test starts its own server on a free loopback port with
+//! a temporary directory and no persistence, and kills it (by its PID) on drop.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use klein::loadgen::{self, Config, Op, Report, Stop};
+
+/// A `redis-server` child process.
+struct Redis {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    fn start(extra: &[&str]) -> Redis {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut args = vec![
+            "--bind".to_string(),
+            "127.0.0.1".to_string(),
+            "--port".to_string(),
+            port.to_string(),
+            "--dir".to_string(),
+            dir.path().display().to_string(),
+            "--save".to_string(),
+            String::new(),
+            "--appendonly".to_string(),
+            "no".to_string(),
+        ];
+        args.extend(extra.iter().map(ToString::to_string));
+        let child = Command::new("redis-server")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server must be on the PATH (apt-get install redis-server; .ci/test and \
+                 .ci/run install it)",
+            );
+        let redis = Redis { child, port, _dir: dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while redis.command(b"*1\r\n$4\r\nPING\r\n").is_none() {
+            assert!(Instant::now() < deadline, "redis-server did not answer PING on {port}");
+            thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    }
+
+    /// Sends one raw request and returns the first reply bytes.
+    fn command(&self, request: &[u8]) -> Option<Vec<u8>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream.write_all(request).ok()?;
+        let mut reply = vec![0; 512];
+        let read = stream.read(&mut reply).ok()?;
+        reply.truncate(read);
+        (read > 0).then_some(reply)
+    }
+
+    fn config(&self) -> Config {
+        Config {
+            port: self.port,
+            clients: 4,
+            pipeline: 4,
+            stop: Stop::Requests(4000),
+            keyspace: 200,
+            value_size: 100,
+            timeout: Duration::from_secs(10),
+            ..Config::default()
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(config: &Config) -> Report {
+    let report = loadgen::run(config, &mut |_| {}).expect("the run starts");
+    println!("{}", report.summary());
+    report
+}
+
+#[test]
+fn closed_loop_sets_then_gets_return_the_value_size() {
+    let redis = Redis::start(&[]);
+    let set = run(&Config { mix: "set".parse().unwrap(), ..redis.config() });
+    assert_eq!((set.successes(), set.failures()), (4000, 0));
+    assert!(set.throughput() > 0.0);
+    assert_eq!(set.stats.latency[Op::Set.index()].len(), 4000);
+    assert!(set.stats.errors.is_empty(), "{:?}", set.stats.errors);
+
+    // 4000 uniform draws over 200 keys set every key (seeded): every GET is a hit of 100 B.
+    let get = run(&Config { mix: "get".parse().unwrap(), threads: 2, ..redis.config() });
+    assert_eq!((get.successes(), get.failures()), (4000, 0));
+    assert_eq!((get.stats.get_hits, get.stats.get_misses), (4000, 0));
+
+    let json = get.to_json();
+    assert_eq!(json["results"]["ok"], 4000);
+    assert_eq!(json["results"]["per_command"]["get"]["ok"], 4000);
+    assert!(json["results"]["latency_us"]["p99.99"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn resp3_mixed_commands_and_zipf_keys() {
+    let redis = Redis::start(&[]);
+    let config = Config {
+        mix: "set:2,get:2,incr:1,del:1,ping:1".parse().unwrap(),
+        key_dist: "zipf:0.99".parse().unwrap(),
+        resp3: true,
+        ..redis.config()
+    };
+    let report = run(&config);
+    assert_eq!((report.successes(), report.failures()), (4000, 0));
+    for op in Op::ALL {
+        assert!(report.stats.ok[op.index()] > 0, "{op:?} never ran");
+    }
+}
+
+#[test]
+fn open_loop_sends_on_schedule() {
+    let redis = Redis::start(&[]);
+    let config = Config {
+        mix: "get:80,set:20".parse().unwrap(),
+        stop: Stop::Duration(Duration::from_secs(1)),
+        warmup: Duration::from_millis(200),
+        open_loop_rate: Some(2000.0),
+        pipeline: 8,
+        ..redis.config()
+    };
+    let report = run(&config);
+    // 4 connections x 500 sends in the measured second, each sent or counted as dropped.
+    assert_eq!(report.failures(), 0);
+    assert_eq!(report.successes() + report.stats.dropped_sends, 2000);
+    assert!(report.successes() > 1000, "{}", report.summary());
+    assert!(report.elapsed >= Duration::from_secs(1));
+    let json = report.to_json();
+    assert_eq!(json["results"]["latency_from"], "intended send time");
+    assert!(json["results"]["open_loop"]["dropped_sends"].is_u64());
+}
+
+#[test]
+fn error_replies_are_counted_as_failures_by_kind() {
+    // Every write is refused: used memory is always above 1 byte.
+    let redis = Redis::start(&["--maxmemory", "1", "--maxmemory-policy", "noeviction"]);
+    let report = run(&Config { mix: "set:3,get:1".parse().unwrap(), ..redis.config() });
+    let sets = report.stats.failed[Op::Set.index()];
+    assert!(sets > 2000, "{}", report.summary());
+    assert_eq!(report.stats.ok[Op::Set.index()], 0);
+    assert_eq!(report.successes() + report.failures(), 4000);
+    assert_eq!(report.stats.errors.len(), 1, "{:?}", report.stats.errors);
+    assert_eq!(report.stats.errors[0].kind, "OOM");
+    assert_eq!(report.stats.errors[0].count, sets);
+    assert!(report.stats.errors[0].example.starts_with("OOM command not allowed"));
+    assert_eq!(report.stats.latency[Op::Set.index()].len(), 0, "errors have no latency");
+    // GETs still work, and find nothing.
+    assert_eq!(report.stats.get_misses, report.stats.ok[Op::Get.index()]);
+}
+
+#[test]
+fn a_command_the_server_rejects_fails_and_the_binary_exits_1() {
+    let redis = Redis::start(&[]);
+    // INCR of a key that holds no integer is refused with -ERR.
+    let set = b"*3\r\n$3\r\nSET\r\n$20\r\ncounter:000000000000\r\n$3\r\nabc\r\n";
+    assert_eq!(redis.command(set).as_deref(), Some(&b"+OK\r\n"[..]));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("run.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_klein-bench"))
+        .args(["--port", &redis.port.to_string(), "--clients", "2", "--requests", "100"])
+        .args(["--keyspace", "1", "--mix", "incr", "--quiet", "--json"])
+        .arg(&json)
+        .output()
+        .expect("klein-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("0 ok, 100 failed"), "{stdout}");
+    assert!(stdout.contains("errors ERR: 100"), "{stdout}");
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(document["results"]["failed"], 100);
+    assert_eq!(document["results"]["errors"][0]["kind"], "ERR");
+    assert_eq!(document["config"]["mix"], "incr:1");
+
+    // An existing result file is never overwritten.
+    let again = Command::new(env!("CARGO_BIN_EXE_klein-bench"))
+        .args(["--port", &redis.port.to_string(), "--requests", "10", "--quiet", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn no_server_is_a_start_error() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = Config { port, ..Config::default() };
+    let error = loadgen::run(&config, &mut |_| {}).unwrap_err();
+    assert!(error.to_string().contains("cannot connect"), "{error}");
+}
