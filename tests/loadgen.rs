@@ -209,3 +209,68 @@ fn no_server_is_a_start_error() {
     let error = loadgen::run(&config, &mut |_| {}).unwrap_err();
     assert!(error.to_string().contains("cannot connect"), "{error}");
 }
+
+/// A one-connection fake server: answers `+OK` to every `SET` of `request_len` bytes, but
+/// stops answering (and reading) for `stall` once, `stall_after` after the first request.
+fn stalling_server(request_len: usize, stall_after: Duration, stall: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut buffer = vec![0u8; 1 << 16];
+        let mut pending = 0;
+        let mut first: Option<Instant> = None;
+        let mut stalled = false;
+        loop {
+            let Ok(read) = stream.read(&mut buffer) else { return };
+            if read == 0 {
+                return;
+            }
+            let start = *first.get_or_insert_with(Instant::now);
+            if !stalled && start.elapsed() >= stall_after {
+                stalled = true;
+                thread::sleep(stall);
+            }
+            pending += read;
+            let replies = pending / request_len;
+            pending %= request_len;
+            if stream.write_all(&b"+OK\r\n".repeat(replies)).is_err() {
+                return;
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn open_loop_latency_includes_a_stall_closed_loop_hides_it() {
+    let mut request = Vec::new();
+    klein::loadgen::workload::encode(&mut request, Op::Set, 0, b"x");
+    let stall = Duration::from_millis(300);
+    let slow = 100_000_000; // 100 ms in nanoseconds
+    let base = Config {
+        clients: 1,
+        value_size: 1,
+        stop: Stop::Duration(Duration::from_millis(1500)),
+        mix: "set".parse().unwrap(),
+        ..Config::default()
+    };
+
+    // Open loop, 1000/s: about 300 sends fall due during the stall; each one's latency counts
+    // from its scheduled time, so some 200 of them exceed 100 ms.
+    let port = stalling_server(request.len(), Duration::from_millis(400), stall);
+    let open = Config { port, open_loop_rate: Some(1000.0), pipeline: 1000, ..base.clone() };
+    let report = run(&open);
+    let histogram = &report.stats.latency[Op::Set.index()];
+    let slow_open = histogram.count_between(slow, u64::MAX);
+    assert!(slow_open >= 120, "{slow_open} slow: {}", report.summary());
+
+    // Closed loop, one request in flight: the stall delays one request; the ones that were
+    // never sent meanwhile are invisible (coordinated omission).
+    let port = stalling_server(request.len(), Duration::from_millis(400), stall);
+    let report = run(&Config { port, ..base });
+    let slow_closed = report.stats.latency[Op::Set.index()].count_between(slow, u64::MAX);
+    assert!(slow_closed <= 2, "{slow_closed} slow: {}", report.summary());
+    assert_eq!(report.failures(), 0);
+}

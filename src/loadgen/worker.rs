@@ -37,6 +37,8 @@ struct Pending {
     op: Op,
     /// When it was meant to be sent (closed loop: when it was queued).
     intended: Instant,
+    /// When it was written (the reply timeout runs from here).
+    sent: Instant,
     /// Whether it counts (sent after warm-up).
     measured: bool,
 }
@@ -99,7 +101,8 @@ pub(super) fn run(
     let ctx = Ctx { config, plan, shared, sampler: &sampler, value: &value };
     loop {
         let now = Instant::now();
-        let mut next_wake = now + WAIT_MAX;
+        // Open loop: the earliest scheduled send of a connection that may send.
+        let mut next_due: Option<Instant> = None;
         let mut live = false;
         for conn in &mut conns {
             conn.expire(&ctx, now, &mut stats);
@@ -107,15 +110,17 @@ pub(super) fn run(
             conn.flush(&epoll, &mut stats);
             live |= !(conn.dead || conn.sending_done && conn.in_flight.is_empty());
             if config.open_loop_rate.is_some() && conn.can_send(config.pipeline) {
-                next_wake = next_wake.min(conn.next_due);
+                next_due = Some(next_due.map_or(conn.next_due, |due| due.min(conn.next_due)));
             }
         }
         if !live {
             break;
         }
-        if config.open_loop_rate.is_some() && timer_armed_for != Some(next_wake) {
-            arm(&timer, next_wake.saturating_duration_since(now))?;
-            timer_armed_for = Some(next_wake);
+        if let Some(due) = next_due
+            && timer_armed_for != Some(due)
+        {
+            arm(&timer, due.saturating_duration_since(now))?;
+            timer_armed_for = Some(due);
         }
         events.clear();
         let timeout = Timespec::try_from(WAIT_MAX).map_err(io::Error::other)?;
@@ -218,7 +223,7 @@ impl Conn {
             let op = ctx.config.mix.pick(&mut self.rng);
             let key = ctx.sampler.sample(&mut self.rng);
             workload::encode(&mut self.out, op, key, ctx.value);
-            self.in_flight.push_back(Pending { op, intended, measured });
+            self.in_flight.push_back(Pending { op, intended, sent: now, measured });
             if open_loop {
                 self.next_due += ctx.plan.interval;
             }
@@ -323,7 +328,7 @@ impl Conn {
     /// step); every measured request still in flight on it fails as `timeout`.
     fn expire(&mut self, ctx: &Ctx<'_>, now: Instant, stats: &mut Stats) {
         let Some(oldest) = self.in_flight.front() else { return };
-        if self.dead || now.duration_since(oldest.intended) < ctx.config.timeout {
+        if self.dead || now.duration_since(oldest.sent) < ctx.config.timeout {
             return;
         }
         self.close("timeout", stats);
