@@ -146,9 +146,12 @@ fn open_loop_sends_on_schedule() {
     assert_eq!(report.successes() + report.stats.dropped_sends, 2000);
     assert!(report.successes() > 1000, "{}", report.summary());
     assert!(report.elapsed >= Duration::from_secs(1));
+    // Every measured send's lag behind its schedule is recorded.
+    assert_eq!(report.stats.send_lag.len(), report.successes());
     let json = report.to_json();
     assert_eq!(json["results"]["latency_from"], "intended send time");
     assert!(json["results"]["open_loop"]["dropped_sends"].is_u64());
+    assert_eq!(json["results"]["open_loop"]["send_lag_us"]["count"], report.successes());
 }
 
 #[test]

@@ -255,10 +255,11 @@ impl Report {
         if config.open_loop_rate.is_some() {
             let _ = writeln!(
                 text,
-                "open loop: {} sends late by > {} us, {} dropped (never sent)",
+                "open loop: {} sends late by > {} us, {} dropped (never sent); send lag us: {}",
                 self.stats.late_sends,
                 LATE_AFTER.as_micros(),
                 self.stats.dropped_sends,
+                line(&self.stats.send_lag),
             );
         }
         for error in &self.stats.errors {
@@ -318,6 +319,7 @@ impl Report {
                     "late_sends": stats.late_sends,
                     "late_after_us": u64::try_from(LATE_AFTER.as_micros()).unwrap_or(u64::MAX),
                     "dropped_sends": stats.dropped_sends,
+                    "send_lag_us": percentiles(&stats.send_lag),
                 })),
                 "closed_connections": stats.closed_connections,
                 "protocol_errors": stats.protocol_notes,

@@ -88,6 +88,9 @@ pub struct Stats {
     pub get_misses: u64,
     /// Open loop: sends made more than `late_after` after their scheduled time.
     pub late_sends: u64,
+    /// Open loop: how long after its scheduled time each measured send was made (nanoseconds;
+    /// the generator's own lateness, part of every latency).
+    pub send_lag: Histogram<u64>,
     /// Open loop: scheduled sends never made before the run ended.
     pub dropped_sends: u64,
     /// Connections that closed, broke or timed out during the run.
@@ -107,7 +110,8 @@ impl Stats {
     pub fn new() -> Stats {
         let histogram = Histogram::new_with_bounds(1, LATENCY_MAX_NS, 3).expect("valid bounds");
         Stats {
-            latency: vec![histogram; Op::ALL.len()],
+            latency: vec![histogram.clone(); Op::ALL.len()],
+            send_lag: histogram,
             ok: [0; Op::ALL.len()],
             failed: [0; Op::ALL.len()],
             errors: Vec::new(),
@@ -140,6 +144,15 @@ impl Stats {
                 self.count_error(kind, line);
             }
             Verdict::Wrong(kind) => self.record_failure(op, kind),
+        }
+    }
+
+    /// Open loop: records that a measured send went out `lag` after its scheduled time.
+    pub fn record_send_lag(&mut self, lag: Duration, late_after: Duration) {
+        let nanos = u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX);
+        self.send_lag.saturating_record(nanos.clamp(1, LATENCY_MAX_NS));
+        if lag > late_after {
+            self.late_sends += 1;
         }
     }
 
@@ -192,6 +205,7 @@ impl Stats {
         self.get_hits += other.get_hits;
         self.get_misses += other.get_misses;
         self.late_sends += other.late_sends;
+        self.send_lag.add(&other.send_lag).expect("histograms of one shape");
         self.dropped_sends += other.dropped_sends;
         self.closed_connections += other.closed_connections;
         self.last_reply = self.last_reply.max(other.last_reply);

@@ -216,8 +216,8 @@ impl Conn {
                     break;
                 }
                 self.quota -= 1;
-                if open_loop && now.duration_since(intended) > ctx.plan.late_after {
-                    stats.late_sends += 1;
+                if open_loop {
+                    stats.record_send_lag(now.duration_since(intended), ctx.plan.late_after);
                 }
             }
             let op = ctx.config.mix.pick(&mut self.rng);
