@@ -277,3 +277,22 @@ fn open_loop_latency_includes_a_stall_closed_loop_hides_it() {
     assert!(slow_closed <= 2, "{slow_closed} slow: {}", report.summary());
     assert_eq!(report.failures(), 0);
 }
+
+#[test]
+fn prefill_sets_every_key_so_every_get_hits() {
+    let redis = Redis::start(&[]);
+    let config = Config {
+        mix: "get".parse().unwrap(),
+        keyspace: 5003,
+        clients: 7,
+        threads: 2,
+        key_dist: "zipf:0.5".parse().unwrap(),
+        ..redis.config()
+    };
+    let prefill = run(&loadgen::prefill_config(&config));
+    assert_eq!((prefill.successes(), prefill.failures()), (5003, 0));
+    let dbsize = redis.command(b"*1\r\n$6\r\nDBSIZE\r\n").unwrap();
+    assert_eq!(dbsize, b":5003\r\n", "{}", String::from_utf8_lossy(&dbsize));
+    let get = run(&config);
+    assert_eq!((get.stats.get_hits, get.stats.get_misses, get.failures()), (4000, 0, 0));
+}

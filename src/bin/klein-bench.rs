@@ -56,7 +56,8 @@ struct Cli {
     /// Keys are `key:000000000000` up to the key space minus one (`counter:...` for INCR).
     #[arg(long, short = 'r', default_value_t = 100_000)]
     keyspace: u64,
-    /// Key distribution: `uniform`, or `zipf:<s>` (e.g. zipf:0.99; key 0 is the hottest).
+    /// Key distribution: `uniform`, `zipf:<s>` (e.g. zipf:0.99; key 0 is the hottest), or
+    /// `sequential` (connection i of n takes keys i, i+n, i+2n, ...).
     #[arg(long, default_value = "uniform", value_parser = parse_key_dist)]
     key_dist: KeyDist,
     /// Bytes per SET value.
@@ -71,6 +72,10 @@ struct Cli {
     /// sent by the end) sends are reported.
     #[arg(long, value_name = "OPS_PER_S")]
     open_loop_rate: Option<f64>,
+    /// First SET every key of the key space once (--value-size bytes, closed loop, sequential
+    /// keys, at least 16 in flight per connection; not measured), so that GETs hit.
+    #[arg(long)]
+    prefill: bool,
     /// Write the results as JSON to this file (an existing file is not overwritten).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -173,6 +178,23 @@ fn main() -> ExitCode {
             last = (progress.elapsed, progress.completed);
         }
     };
+    if cli.prefill {
+        match loadgen::run(&loadgen::prefill_config(&config), &mut |_| {}) {
+            Ok(prefill) if prefill.failures() == 0 => eprintln!(
+                "klein-bench: prefilled {} keys in {:.2} s",
+                prefill.successes(),
+                prefill.elapsed.as_secs_f64()
+            ),
+            Ok(prefill) => {
+                eprintln!("klein-bench: prefill failed:\n{}", prefill.summary());
+                return ExitCode::from(1);
+            }
+            Err(error) => {
+                eprintln!("klein-bench: prefill: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let report = match loadgen::run(&config, &mut on_progress) {
         Ok(report) => report,
         Err(error) => {

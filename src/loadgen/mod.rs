@@ -251,6 +251,24 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&Progress)) -> Result<Repor
     Ok(Report::new(config.clone(), stats, plan.measure_start, plan.end, sampled))
 }
 
+/// The settings that `SET` every key of `config`'s key space once (`value_size` bytes each),
+/// closed loop over the same connections and threads, at least 16 requests in flight each:
+/// run them before a `GET` benchmark so every `GET` can hit.
+#[must_use]
+pub fn prefill_config(config: &Config) -> Config {
+    Config {
+        stop: Stop::Requests(config.keyspace),
+        warmup: Duration::ZERO,
+        key_dist: KeyDist::Sequential,
+        mix: Mix::from_str_or_set("set"),
+        open_loop_rate: None,
+        pipeline: config.pipeline.max(16),
+        clients: config.clients.min(usize::try_from(config.keyspace).unwrap_or(usize::MAX)),
+        threads: config.threads.min(usize::try_from(config.keyspace).unwrap_or(usize::MAX)),
+        ..config.clone()
+    }
+}
+
 /// The schedule of a run starting at `start`.
 fn plan(config: &Config, start: Instant) -> Plan {
     let measure_start = start + config.warmup;
@@ -352,6 +370,16 @@ mod tests {
     fn open_loop_interval_is_per_connection() {
         let config = Config { clients: 50, open_loop_rate: Some(10_000.0), ..Config::default() };
         assert_eq!(plan(&config, Instant::now()).interval, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn prefill_sets_every_key_once() {
+        let config = Config { keyspace: 10, clients: 50, threads: 2, ..Config::default() };
+        let prefill = prefill_config(&config);
+        assert_eq!(prefill.stop, Stop::Requests(10));
+        assert_eq!((prefill.clients, prefill.threads, prefill.pipeline), (10, 2, 16));
+        assert_eq!(prefill.key_dist, KeyDist::Sequential);
+        assert!(prefill.validate().is_ok());
     }
 
     #[test]

@@ -53,6 +53,7 @@ struct Conn {
     filled: usize,
     in_flight: VecDeque<Pending>,
     rng: SmallRng,
+    sampler: workload::KeySampler,
     /// Measured requests this connection may still send (`u64::MAX`: until the deadline).
     quota: u64,
     /// Open loop: the next scheduled send.
@@ -93,12 +94,12 @@ pub(super) fn run(
         stream.set_nonblocking(true)?;
         let token = u64::try_from(conns.len()).map_err(io::Error::other)?;
         epoll::add(&epoll, &stream, epoll::EventData::new_u64(token), epoll::EventFlags::IN)?;
-        conns.push(Conn::new(stream, token, index, config, plan));
+        conns.push(Conn::new(stream, token, index, config, plan, &sampler));
     }
     let mut stats = Stats::new();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(conns.len() + 1);
     let mut timer_armed_for: Option<Instant> = None;
-    let ctx = Ctx { config, plan, shared, sampler: &sampler, value: &value };
+    let ctx = Ctx { config, plan, shared, value: &value };
     loop {
         let now = Instant::now();
         // Open loop: the earliest scheduled send of a connection that may send.
@@ -156,7 +157,6 @@ struct Ctx<'a> {
     config: &'a Config,
     plan: &'a Plan,
     shared: &'a Shared,
-    sampler: &'a workload::KeySampler,
     value: &'a [u8],
 }
 
@@ -171,8 +171,15 @@ fn arm(timer: &OwnedFd, delay: Duration) -> io::Result<()> {
 }
 
 impl Conn {
-    fn new(stream: TcpStream, token: u64, index: usize, config: &Config, plan: &Plan) -> Conn {
-        let seed = config.seed ^ (u64::try_from(index).unwrap_or(0)).wrapping_mul(0x9E37_79B9);
+    fn new(
+        stream: TcpStream,
+        token: u64,
+        index: usize,
+        config: &Config,
+        plan: &Plan,
+        sampler: &workload::KeySampler,
+    ) -> Conn {
+        let seed = config.seed ^ as_u64(index).wrapping_mul(0x9E37_79B9);
         // Open loop: connection i of n starts i/n of an interval late, so sends are spread.
         let offset = plan.interval.mul_f64(as_f64(index) / as_f64(config.clients));
         Conn {
@@ -184,6 +191,7 @@ impl Conn {
             filled: 0,
             in_flight: VecDeque::with_capacity(config.pipeline),
             rng: SmallRng::seed_from_u64(seed),
+            sampler: sampler.for_connection(as_u64(index), as_u64(config.clients)),
             quota: plan.quotas.get(index).copied().unwrap_or(u64::MAX),
             next_due: plan.start + offset,
             sending_done: false,
@@ -221,7 +229,7 @@ impl Conn {
                 }
             }
             let op = ctx.config.mix.pick(&mut self.rng);
-            let key = ctx.sampler.sample(&mut self.rng);
+            let key = self.sampler.sample(&mut self.rng);
             workload::encode(&mut self.out, op, key, ctx.value);
             self.in_flight.push_back(Pending { op, intended, sent: now, measured });
             if open_loop {
@@ -355,6 +363,10 @@ fn owed(from: Instant, end: Instant, interval: Duration) -> u64 {
     }
     let span = end.duration_since(from).as_nanos();
     u64::try_from(span.div_ceil(interval.as_nanos())).unwrap_or(u64::MAX)
+}
+
+fn as_u64(value: usize) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
 }
 
 #[expect(clippy::cast_precision_loss, reason = "connection counts are small")]

@@ -158,6 +158,9 @@ pub enum KeyDist {
     Uniform,
     /// Zipf with exponent `s` (key 0 the hottest; `s` = 0.99 is YCSB's default).
     Zipf(f64),
+    /// Every key in turn: connection `i` of `n` takes keys `i`, `i + n`, `i + 2n`, ... (so `n`
+    /// connections sending `keyspace` requests in total touch every key once; `--prefill`).
+    Sequential,
 }
 
 impl FromStr for KeyDist {
@@ -167,9 +170,12 @@ impl FromStr for KeyDist {
         if text.eq_ignore_ascii_case("uniform") {
             return Ok(KeyDist::Uniform);
         }
-        let exponent = text
-            .strip_prefix("zipf:")
-            .ok_or_else(|| format!("unknown key distribution `{text}` (uniform or zipf:<s>)"))?;
+        if text.eq_ignore_ascii_case("sequential") {
+            return Ok(KeyDist::Sequential);
+        }
+        let exponent = text.strip_prefix("zipf:").ok_or_else(|| {
+            format!("unknown key distribution `{text}` (uniform, zipf:<s> or sequential)")
+        })?;
         let exponent: f64 =
             exponent.parse().map_err(|_| format!("bad zipf exponent in `{text}`"))?;
         if !(exponent.is_finite() && exponent > 0.0) {
@@ -184,6 +190,7 @@ impl fmt::Display for KeyDist {
         match self {
             KeyDist::Uniform => f.write_str("uniform"),
             KeyDist::Zipf(exponent) => write!(f, "zipf:{exponent}"),
+            KeyDist::Sequential => f.write_str("sequential"),
         }
     }
 }
@@ -195,6 +202,15 @@ pub enum KeySampler {
     Uniform(u64),
     /// Zipf over the key space (ranks 1..=n, returned as 0..n).
     Zipf(Zipf<f64>),
+    /// `next`, `next + step`, ... modulo the key space.
+    Sequential {
+        /// The next key (before the modulo).
+        next: u64,
+        /// The distance between two keys of one connection.
+        step: u64,
+        /// The key space.
+        keyspace: u64,
+    },
 }
 
 impl KeySampler {
@@ -213,13 +229,31 @@ impl KeySampler {
                 let n = keyspace as f64;
                 Zipf::new(n, exponent).map(KeySampler::Zipf).map_err(|error| error.to_string())
             }
+            KeyDist::Sequential => Ok(KeySampler::Sequential { next: 0, step: 1, keyspace }),
+        }
+    }
+
+    /// The sampler of connection `index` of `clients` (only `Sequential` differs per
+    /// connection: it starts at `index` and steps by `clients`).
+    #[must_use]
+    pub fn for_connection(&self, index: u64, clients: u64) -> KeySampler {
+        match self {
+            KeySampler::Sequential { keyspace, .. } => {
+                KeySampler::Sequential { next: index, step: clients.max(1), keyspace: *keyspace }
+            }
+            other => other.clone(),
         }
     }
 
     /// The next key number.
-    pub fn sample(&self, rng: &mut SmallRng) -> u64 {
+    pub fn sample(&mut self, rng: &mut SmallRng) -> u64 {
         match self {
             KeySampler::Uniform(keyspace) => rng.random_range(0..*keyspace),
+            KeySampler::Sequential { next, step, keyspace } => {
+                let key = *next % *keyspace;
+                *next = next.wrapping_add(*step);
+                key
+            }
             #[expect(
                 clippy::cast_possible_truncation,
                 clippy::cast_sign_loss,
@@ -322,7 +356,7 @@ mod tests {
     fn key_distributions_stay_in_the_key_space() {
         let mut rng = SmallRng::seed_from_u64(1);
         for dist in [KeyDist::Uniform, "zipf:0.99".parse().unwrap(), KeyDist::Zipf(1.2)] {
-            let sampler = KeySampler::new(100, dist).unwrap();
+            let mut sampler = KeySampler::new(100, dist).unwrap();
             let mut hits = [0u32; 100];
             for _ in 0..20_000 {
                 hits[usize::try_from(sampler.sample(&mut rng)).unwrap()] += 1;
@@ -334,6 +368,18 @@ mod tests {
             }
         }
         assert!(KeySampler::new(0, KeyDist::Uniform).is_err());
+        let template = KeySampler::new(10, "sequential".parse().unwrap()).unwrap();
+        let mut keys: Vec<u64> = (0..3)
+            .flat_map(|index| {
+                let mut sampler = template.for_connection(index, 3);
+                let count = if index == 0 { 4 } else { 3 };
+                (0..count)
+                    .map(move |_| sampler.sample(&mut SmallRng::seed_from_u64(0)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..10).collect::<Vec<u64>>());
         assert!("zipf:-1".parse::<KeyDist>().is_err());
         assert!("pareto".parse::<KeyDist>().is_err());
     }
