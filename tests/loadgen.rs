@@ -196,6 +196,19 @@ fn a_command_the_server_rejects_fails_and_the_binary_exits_1() {
     assert_eq!(document["results"]["errors"][0]["kind"], "ERR");
     assert_eq!(document["config"]["mix"], "incr:1");
 
+    // A clean run exits 0 and can write its latency distribution as `.hgrm`.
+    let hgrm = dir.path().join("ping.hgrm");
+    let ping = Command::new(env!("CARGO_BIN_EXE_klein-bench"))
+        .args(["--port", &redis.port.to_string(), "--requests", "200", "--mix", "ping", "-q"])
+        .arg("--hgrm")
+        .arg(&hgrm)
+        .output()
+        .unwrap();
+    assert_eq!(ping.status.code(), Some(0), "{ping:?}");
+    let distribution = std::fs::read_to_string(&hgrm).unwrap();
+    assert!(distribution.starts_with("       Value     Percentile"), "{distribution}");
+    assert!(distribution.contains("Total count    =          200]"), "{distribution}");
+
     // An existing result file is never overwritten.
     let again = Command::new(env!("CARGO_BIN_EXE_klein-bench"))
         .args(["--port", &redis.port.to_string(), "--requests", "10", "--quiet", "--json"])

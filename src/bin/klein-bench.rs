@@ -79,6 +79,10 @@ struct Cli {
     /// Write the results as JSON to this file (an existing file is not overwritten).
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write the latency of every successful request as an HDR histogram percentile
+    /// distribution (`.hgrm`, microseconds) to this file (never overwritten).
+    #[arg(long, value_name = "FILE")]
+    hgrm: Option<PathBuf>,
     /// Send HELLO 3 on every connection first (RESP3 replies).
     #[arg(long)]
     resp3: bool,
@@ -145,11 +149,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(path) = &cli.json
-        && path.exists()
-    {
-        eprintln!("klein-bench: {} exists; results are never overwritten", path.display());
-        return ExitCode::from(2);
+    for path in cli.json.iter().chain(&cli.hgrm) {
+        if path.exists() {
+            eprintln!("klein-bench: {} exists; results are never overwritten", path.display());
+            return ExitCode::from(2);
+        }
     }
     let bar = if cli.quiet {
         ProgressBar::hidden()
@@ -211,6 +215,12 @@ fn main() -> ExitCode {
             eprintln!("klein-bench: cannot write {}: {error}", path.display());
             return ExitCode::from(2);
         }
+    }
+    if let Some(path) = &cli.hgrm
+        && let Err(error) = std::fs::write(path, loadgen::report::hgrm(&report.latency()))
+    {
+        eprintln!("klein-bench: cannot write {}: {error}", path.display());
+        return ExitCode::from(2);
     }
     if report.failures() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }

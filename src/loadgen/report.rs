@@ -362,6 +362,36 @@ fn config_json(config: &Config) -> Value {
     })
 }
 
+/// `histogram` (nanoseconds) as an `HdrHistogram` percentile distribution (`.hgrm`, the text of
+/// `outputPercentileDistribution`, 5 steps per halving) in microseconds, which the usual
+/// plotting tools read.
+#[must_use]
+pub fn hgrm(histogram: &Histogram<u64>) -> String {
+    let mut text = format!(
+        "{:>12} {:>14} {:>10} {:>14}\n\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    let mut total = 0;
+    for step in histogram.iter_quantiles(5) {
+        total += step.count_since_last_iteration();
+        let quantile = step.quantile_iterated_to();
+        let value = micros(step.value_iterated_to());
+        if quantile < 1.0 {
+            let inverse = 1.0 / (1.0 - quantile);
+            let _ = writeln!(text, "{value:12.3} {quantile:2.12} {total:10} {inverse:14.2}");
+        } else {
+            let _ = writeln!(text, "{value:12.3} {quantile:2.12} {total:10}");
+        }
+    }
+    let mean = histogram.mean() / 1000.0;
+    let deviation = histogram.stdev() / 1000.0;
+    let max = micros(histogram.max());
+    let count = histogram.len();
+    let _ = writeln!(text, "#[Mean    = {mean:12.3}, StdDeviation   = {deviation:12.3}]");
+    let _ = writeln!(text, "#[Max     = {max:12.3}, Total count    = {count:12}]");
+    text
+}
+
 /// `{"p50": .., ..., "max": .., "mean": .., "min": .., "count": ..}` in microseconds.
 fn percentiles(histogram: &Histogram<u64>) -> Value {
     let mut map = serde_json::Map::new();
