@@ -309,3 +309,38 @@ fn prefill_sets_every_key_so_every_get_hits() {
     let get = run(&config);
     assert_eq!((get.stats.get_hits, get.stats.get_misses, get.failures()), (4000, 0, 0));
 }
+
+#[test]
+fn a_silent_server_times_out_and_the_timeouts_are_failures() {
+    // Accepts and reads, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut streams = Vec::new();
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).is_ok_and(|read| read > 0) {}
+            streams.push(stream);
+        }
+    });
+    let config = Config {
+        port,
+        clients: 2,
+        pipeline: 3,
+        stop: Stop::Requests(100),
+        timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let started = Instant::now();
+    let report = run(&config);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Each connection sent its first 3 requests, waited, and failed them as timed out.
+    assert_eq!((report.successes(), report.failures()), (0, 6));
+    assert_eq!(report.stats.errors.len(), 1);
+    assert_eq!(
+        (report.stats.errors[0].kind.as_str(), report.stats.errors[0].count),
+        ("timeout", 6)
+    );
+    assert_eq!(report.stats.closed_connections, 2);
+}
