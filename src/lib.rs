@@ -15,6 +15,8 @@
 //!   state_machine the replicated data structures, deterministic
 //!   config, constants, types   shared by all
 //! ```
+//! `loadgen` (the `klein-bench` load generator) is a client of the server over TCP and uses no
+//! other layer.
 //! `sim` (tests and the `sim` feature) drives consensus, log, state machine and the runtime's
 //! shard logic in one deterministic thread.
 
@@ -22,6 +24,7 @@ pub mod config;
 pub mod consensus;
 pub mod constants;
 pub mod embedded;
+pub mod loadgen;
 pub mod log;
 pub mod runtime;
 pub mod server;

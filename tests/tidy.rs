@@ -70,6 +70,8 @@ const LAYERS: &[Layer] = &[
         level: "5",
         allowed: &["constants", "types", "config", "embedded", "runtime", "wire"],
     },
+    // The load generator is a client of the server over TCP: it may not use the server's code.
+    Layer { name: "loadgen", level: "tool", allowed: &[] },
     Layer {
         name: "sim",
         level: "sim",
