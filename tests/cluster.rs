@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 
+/// Writes the test makes, all to one group (one hash tag), one slot each: below
+/// `SNAPSHOT_INTERVAL_SLOTS`, because a node that needs a snapshot from a peer cannot get one
+/// yet (snapshot transfer over the network is the next step of issue 5).
+const WRITES: u64 = 3000;
+
+/// Writes acknowledged before the master is killed.
+const WRITES_BEFORE_KILL: usize = 800;
+
 /// A free loopback port (bound and released: another process could take it, rarely).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -156,9 +164,9 @@ fn writes_resume_after_the_master_is_killed_and_nothing_acknowledged_is_lost() {
         std::thread::spawn(move || {
             let mut client = Client::new(addresses.lock().unwrap().clone());
             let mut index = 0_u64;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) && index < WRITES {
                 client.addresses = addresses.lock().unwrap().clone();
-                let command = redis::cmd("SET").arg(format!("key:{index}")).arg(index).clone();
+                let command = redis::cmd("SET").arg(format!("{{w}}:{index}")).arg(index).clone();
                 let deadline = Instant::now() + Duration::from_secs(10);
                 let (node, value) = client.run(&command, deadline).expect("writes keep working");
                 assert_eq!(value, redis::Value::Okay);
@@ -168,12 +176,17 @@ fn writes_resume_after_the_master_is_killed_and_nothing_acknowledged_is_lost() {
             }
         })
     };
-    std::thread::sleep(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < WRITES_BEFORE_KILL {
+        assert!(Instant::now() < deadline, "writes are too slow");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The master of the one group written: the node that acknowledged the latest write.
     let master = who.lock().unwrap().expect("writes were acknowledged");
     let killed_at = Instant::now();
     cluster.kill(master);
     addresses.lock().unwrap()[master] = None;
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(2));
     let resumed = acked
         .lock()
         .unwrap()
@@ -195,19 +208,19 @@ fn writes_resume_after_the_master_is_killed_and_nothing_acknowledged_is_lost() {
     writer.join().unwrap();
     let acked: Vec<u64> = acked.lock().unwrap().keys().copied().collect();
     println!("cluster: {} writes acknowledged", acked.len());
-    assert!(acked.len() > 100);
+    assert!(acked.len() > WRITES_BEFORE_KILL);
 
     // Every acknowledged write, read linearizably through whichever node is master.
     let mut client = Client::new(cluster.addresses());
     let check = |client: &mut Client| {
         for index in &acked {
-            let command = redis::cmd("GET").arg(format!("key:{index}")).clone();
+            let command = redis::cmd("GET").arg(format!("{{w}}:{index}")).clone();
             let deadline = Instant::now() + Duration::from_secs(10);
             let (_, value) = client.run(&command, deadline).unwrap();
             assert_eq!(
                 value,
                 redis::Value::BulkString(index.to_string().into_bytes()),
-                "key:{index}"
+                "{{w}}:{index}"
             );
         }
     };
@@ -222,7 +235,7 @@ fn writes_resume_after_the_master_is_killed_and_nothing_acknowledged_is_lost() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let value: Option<String> =
-            redis::cmd("GET").arg(format!("key:{last}")).query(&mut connection).unwrap();
+            redis::cmd("GET").arg(format!("{{w}}:{last}")).query(&mut connection).unwrap();
         if value == Some(last.to_string()) {
             break;
         }
