@@ -585,3 +585,47 @@ fn decoders_never_panic_on_random_bytes() {
         let _ = StateMachine::restore(&bytes, Limits::default());
     }
 }
+
+#[test]
+fn evicting_policies_accept_writes_up_to_the_overshoot_then_refuse() {
+    let limits = Limits { maxmemory_bytes: 1_000, policy: EvictionPolicy::AllKeysLru };
+    let mut h = Harness::with_limits(limits);
+    let mut accepted_over = false;
+    for i in 0..40 {
+        let before = h.machine.used_memory();
+        let reply = h.run(&format!("SET key{i} {}", "x".repeat(20)));
+        if before > 1_100 {
+            assert_eq!(reply, err("OOM command not allowed when used memory > 'maxmemory'."));
+        } else {
+            assert_eq!(reply, ok());
+            accepted_over |= before > 1_000;
+        }
+    }
+    assert!(accepted_over, "a write between maxmemory and the overshoot was accepted");
+    assert!(h.machine.used_memory() > 1_100);
+    assert_eq!(h.run("DEL key0"), int(1), "deletes are never refused");
+}
+
+#[test]
+fn every_family_refuses_the_wrong_type() {
+    let wrongtype = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+    let cases: &[(&str, &[&str])] = &[
+        ("SET k v", &["LPUSH k a", "SADD k a", "ZADD k 1 a", "HSET k f v", "LRANGE k 0 1"]),
+        ("LPUSH k a", &["GET k", "APPEND k a", "INCR k", "SMEMBERS k", "ZSCORE k a", "HGET k f"]),
+        ("SADD k a", &["LPOP k", "SETRANGE k 0 a", "ZRANGE k 0 1", "HLEN k", "SPOP k x"]),
+        ("ZADD k 1 a", &["SCARD k", "LLEN k", "GETRANGE k 0 1", "HKEYS k", "LINDEX k 0"]),
+        ("HSET k f v", &["STRLEN k", "RPOP k", "SISMEMBER k a", "ZCARD k", "ZSCAN k 0"]),
+    ];
+    for (setup, commands) in cases {
+        for command in *commands {
+            let mut h = Harness::new();
+            h.run(setup);
+            let reply = h.run(command);
+            if command.ends_with(" x") {
+                assert_eq!(reply, err("ERR value is not an integer or out of range"));
+            } else {
+                assert_eq!(reply, wrongtype, "{setup} then {command}");
+            }
+        }
+    }
+}
