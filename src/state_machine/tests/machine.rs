@@ -528,7 +528,7 @@ const WORDS: &[&str] = &[
 ];
 
 #[test]
-fn random_argv_never_panics_and_replicas_agree() {
+fn random_argv_never_panics_and_replicas_agree_across_snapshots() {
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut one =
         StateMachine::new(Limits { maxmemory_bytes: 4_000, policy: EvictionPolicy::AllKeysLfu });
@@ -552,7 +552,10 @@ fn random_argv_never_panics_and_replicas_agree() {
             let (mut first, mut second) = (Vec::new(), Vec::new());
             one.apply_batch(stamp, &bytes, &mut first).unwrap();
             two.apply_batch(stamp, &bytes, &mut second).unwrap();
-            assert_eq!(first, second, "{args:?}");
+            // OBJECT FREQ/IDLETIME report the replica's own access metadata (documented).
+            if !matches!(command, Command::Object { .. }) {
+                assert_eq!(first, second, "{args:?}");
+            }
             if command.access() == crate::state_machine::Access::Read {
                 let _ = one.read(stamp + 1, &command);
                 let exec = Command::Exec { commands: vec![command.clone(), command.clone()] };
@@ -561,8 +564,10 @@ fn random_argv_never_panics_and_replicas_agree() {
         }
         if step % 10_000 == 0 {
             assert_eq!(one.digest(), two.digest());
-            let restored = StateMachine::restore(&one.snapshot(), one.limits()).unwrap();
-            assert_eq!(restored.digest(), one.digest());
+            // The second replica continues from a snapshot of the first: a replica that
+            // installed a snapshot must stay in lockstep with one that applied every entry.
+            two = StateMachine::restore(&one.snapshot(), one.limits()).unwrap();
+            assert_eq!(two.digest(), one.digest());
         }
     }
     assert_eq!(one.digest(), two.digest());
