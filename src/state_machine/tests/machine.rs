@@ -322,6 +322,8 @@ fn commands_round_trip_through_their_encoding() {
         "HSCAN h 0 MATCH a* NOVALUES",
         "OBJECT FREQ k",
         "ZREMRANGEBYSCORE z (1 5",
+        "ZRANGE z [a (c BYLEX REV LIMIT 1 2",
+        "ZLEXCOUNT z - +",
     ];
     for line in lines {
         let original = command(line);
@@ -480,6 +482,9 @@ const NAMES: &[&str] = &[
     "hvals",
     "pexpiretime",
     "flushdb",
+    "zrangebylex",
+    "zrevrangebylex",
+    "zlexcount",
     "nope",
 ];
 const WORDS: &[&str] = &[
@@ -520,6 +525,10 @@ const WORDS: &[&str] = &[
     "REPLACE",
     "DB",
     "*",
+    "[a",
+    "-",
+    "+",
+    "BYLEX",
     "[a-",
     "\\",
     "9223372036854775807",
