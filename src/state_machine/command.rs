@@ -536,7 +536,8 @@ commands! {
     81 => ZRem { key: Vec<u8>, members: Vec<Vec<u8>> },
     /// `ZSCORE key member`.
     82 => ZScore { key: Vec<u8>, member: Vec<u8> },
-    /// `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`; `limit` is (offset, count).
+    /// `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZRANGEBYLEX` and their `REV` forms; `limit`
+    /// is (offset, count).
     83 => ZRange { key: Vec<u8>, by: ZRangeBy, rev: bool, limit: Option<(i64, i64)>,
         with_scores: bool },
     /// `ZCARD key`.
