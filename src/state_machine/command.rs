@@ -271,8 +271,47 @@ impl Field for ScoreBound {
     }
 }
 
+/// One end of a lex range: `-`, `+`, `[member` (inclusive), `(member` (exclusive).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LexBound {
+    /// `-`: below every member.
+    Min,
+    /// `+`: above every member.
+    Max,
+    /// `[member`.
+    Inclusive(Vec<u8>),
+    /// `(member`.
+    Exclusive(Vec<u8>),
+}
+
+impl Field for LexBound {
+    fn put(&self, out: &mut Vec<u8>) {
+        match self {
+            LexBound::Min => out.push(0),
+            LexBound::Max => out.push(1),
+            LexBound::Inclusive(member) => {
+                out.push(2);
+                member.put(out);
+            }
+            LexBound::Exclusive(member) => {
+                out.push(3);
+                member.put(out);
+            }
+        }
+    }
+    fn get(reader: &mut Reader<'_>) -> Result<LexBound, DecodeError> {
+        Ok(match reader.u8()? {
+            0 => LexBound::Min,
+            1 => LexBound::Max,
+            2 => LexBound::Inclusive(Vec::get(reader)?),
+            3 => LexBound::Exclusive(Vec::get(reader)?),
+            tag => return Err(DecodeError::UnknownTag(tag)),
+        })
+    }
+}
+
 /// What a `ZRANGE` selects.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ZRangeBy {
     /// Ranks `start..=stop` (negative from the end).
     Index {
@@ -288,11 +327,18 @@ pub enum ZRangeBy {
         /// Upper bound.
         max: ScoreBound,
     },
+    /// Members between `min` and `max` by bytes (meaningful when all scores are equal).
+    Lex {
+        /// Lower bound.
+        min: LexBound,
+        /// Upper bound.
+        max: LexBound,
+    },
 }
 
 impl Field for ZRangeBy {
     fn put(&self, out: &mut Vec<u8>) {
-        match *self {
+        match self {
             ZRangeBy::Index { start, stop } => {
                 out.push(0);
                 start.put(out);
@@ -303,12 +349,18 @@ impl Field for ZRangeBy {
                 min.put(out);
                 max.put(out);
             }
+            ZRangeBy::Lex { min, max } => {
+                out.push(2);
+                min.put(out);
+                max.put(out);
+            }
         }
     }
     fn get(reader: &mut Reader<'_>) -> Result<ZRangeBy, DecodeError> {
         Ok(match reader.u8()? {
             0 => ZRangeBy::Index { start: i64::get(reader)?, stop: i64::get(reader)? },
             1 => ZRangeBy::Score { min: ScoreBound::get(reader)?, max: ScoreBound::get(reader)? },
+            2 => ZRangeBy::Lex { min: LexBound::get(reader)?, max: LexBound::get(reader)? },
             tag => return Err(DecodeError::UnknownTag(tag)),
         })
     }
@@ -484,7 +536,8 @@ commands! {
     81 => ZRem { key: Vec<u8>, members: Vec<Vec<u8>> },
     /// `ZSCORE key member`.
     82 => ZScore { key: Vec<u8>, member: Vec<u8> },
-    /// `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`; `limit` is (offset, count).
+    /// `ZRANGE`, `ZREVRANGE`, `ZRANGEBYSCORE`, `ZRANGEBYLEX` and their `REV` forms; `limit`
+    /// is (offset, count).
     83 => ZRange { key: Vec<u8>, by: ZRangeBy, rev: bool, limit: Option<(i64, i64)>,
         with_scores: bool },
     /// `ZCARD key`.
@@ -509,6 +562,8 @@ commands! {
     92 => Object { key: Vec<u8>, field: ObjectField },
     /// `MEMORY USAGE key [SAMPLES count]`: the key's accounted bytes.
     93 => MemoryUsage { key: Vec<u8> },
+    /// `ZLEXCOUNT key min max`.
+    94 => ZLexCount { key: Vec<u8>, min: LexBound, max: LexBound },
     /// `MULTI ... EXEC`: applied atomically, one reply array. All keys must route to one group.
     100 => Exec { commands: Vec<Command> },
     /// Active expiry proposed by `housekeeping`: delete `key` if its deadline is at or before

@@ -42,6 +42,7 @@ impl Command {
             | C::SetAlgebra { destination: None, .. }
             | C::ZScore { .. }
             | C::ZMScore { .. }
+            | C::ZLexCount { .. }
             | C::ScanCollection { .. }
             | C::Object { .. }
             | C::MemoryUsage { .. }
@@ -169,6 +170,7 @@ impl Command {
             | C::ZRank { key, .. }
             | C::ZCount { key, .. }
             | C::ZMScore { key, .. }
+            | C::ZLexCount { key, .. }
             | C::ZRemRangeByScore { key, .. }
             | C::ZRemRangeByRank { key, .. }
             | C::ScanCollection { key, .. }

@@ -15,8 +15,9 @@
 //! Files: `parse/` (argv to [`Command`]), `command.rs` and `info.rs` (the commands, their
 //! encoding, access and keys), `codec.rs` (bytes, batches), `apply/` (running commands),
 //! `keyspace.rs` and `value.rs` (the data), `sessions.rs` (dedup), `machine.rs`
-//! ([`StateMachine`]), `housekeeping.rs` (expiry and eviction proposals), `snapshot.rs`,
-//! `glob.rs` (`KEYS`/`SCAN` patterns), `hash.rs` (fixed hashes), `limits.rs`, `reply.rs`.
+//! ([`StateMachine`]), `housekeeping.rs` (expiry and eviction proposals), `introspect.rs`
+//! (`OBJECT`, `MEMORY USAGE`), `snapshot.rs`, `glob.rs` (`KEYS`/`SCAN` patterns), `hash.rs`
+//! (fixed hashes), `limits.rs`, `reply.rs`.
 
 mod apply;
 mod codec;

@@ -1,6 +1,6 @@
 //! The hash commands at apply (and read) time.
 
-use super::{Read, float_text, hash, hash_mut};
+use super::{Read, float_sum, hash, hash_mut};
 use crate::state_machine::command::Command;
 use crate::state_machine::keyspace::Keyspace;
 use crate::state_machine::parse::{parse_f64, parse_i64};
@@ -114,18 +114,16 @@ fn incr_by_float(keyspace: &mut Keyspace, now: u64, key: &[u8], field: &[u8], de
         Err(error) => return error,
         Ok(hash) => hash.and_then(|hash| hash.get(field)).cloned(),
     };
-    let current = match current {
+    let value = match &current {
         None => 0.0,
-        Some(bytes) => match parse_f64(&bytes) {
+        Some(bytes) => match parse_f64(bytes) {
             Some(value) => value,
             None => return Reply::error(reply::HASH_NOT_FLOAT),
         },
     };
-    let value = current + delta;
-    if !value.is_finite() {
+    let Some(text) = float_sum(current.as_deref(), value, delta) else {
         return Reply::error(reply::NAN_OR_INFINITY);
-    }
-    let text = float_text(value);
+    };
     if let Ok(Some(hash)) = hash_mut(keyspace, key, now, true) {
         hash.insert(field, text.clone());
     }

@@ -6,6 +6,7 @@
 //! expired key is simply invisible). Must never: read a clock, or iterate anything whose
 //! order is not deterministic.
 
+mod decimal;
 mod hashes;
 mod keys;
 mod list_edits;
@@ -122,8 +123,17 @@ fn clamp_range(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
     Some((usize::try_from(start).ok()?, usize::try_from(stop).ok()?))
 }
 
-/// Formats a float the way `INCRBYFLOAT` stores it: shortest round-trip digits, never an
-/// exponent (Redis's `LD_STR_HUMAN`; Redis computes in `long double`, Klein in `f64`).
-fn float_text(value: f64) -> Vec<u8> {
-    format!("{value}").into_bytes()
+/// `current + delta` as `INCRBYFLOAT` stores it: the exact decimal sum when both are short
+/// decimals (as Redis's `long double` prints for moderate values), else the `f64` sum in its
+/// shortest round-trip text, never with an exponent. `None` when the sum is not finite.
+fn float_sum(current_text: Option<&[u8]>, current: f64, delta: f64) -> Option<Vec<u8>> {
+    let value = current + delta;
+    if !value.is_finite() {
+        return None;
+    }
+    let current_text = current_text.and_then(|t| std::str::from_utf8(t).ok()).unwrap_or("0");
+    Some(
+        decimal::add(current_text, &format!("{delta}"))
+            .unwrap_or_else(|| format!("{value}").into_bytes()),
+    )
 }

@@ -1,6 +1,6 @@
 //! The string commands at apply (and read) time.
 
-use super::{float_text, string};
+use super::{float_sum, string};
 use crate::state_machine::command::{Command, Condition, Ttl};
 use crate::state_machine::keyspace::{Entry, Keyspace};
 use crate::state_machine::limits::STRING_SIZE_BYTES_MAX;
@@ -205,19 +205,17 @@ fn incr_by(keyspace: &mut Keyspace, now: u64, key: &[u8], delta: i64) -> Reply {
 }
 
 fn incr_by_float(keyspace: &mut Keyspace, now: u64, key: &[u8], delta: f64) -> Reply {
-    let current = match string(keyspace, key, now) {
+    let (text, current) = match string(keyspace, key, now) {
         Err(error) => return error,
-        Ok(None) => 0.0,
+        Ok(None) => (None, 0.0),
         Ok(Some(bytes)) => match parse_f64(bytes) {
-            Some(value) => value,
+            Some(value) => (Some(bytes.clone()), value),
             None => return Reply::error(reply::NOT_FLOAT),
         },
     };
-    let value = current + delta;
-    if !value.is_finite() {
+    let Some(text) = float_sum(text.as_deref(), current, delta) else {
         return Reply::error(reply::NAN_OR_INFINITY);
-    }
-    let text = float_text(value);
+    };
     store_keeping_ttl(keyspace, key, text.clone(), now);
     Reply::Bulk(text)
 }

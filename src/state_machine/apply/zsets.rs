@@ -1,7 +1,7 @@
 //! The sorted-set commands at apply (and read) time.
 
 use super::{Read, clamp_range, zset, zset_mut};
-use crate::state_machine::command::{Command, ScoreBound, ZAddFlags, ZRangeBy};
+use crate::state_machine::command::{Command, LexBound, ScoreBound, ZAddFlags, ZRangeBy};
 use crate::state_machine::keyspace::Keyspace;
 use crate::state_machine::reply::{self, Reply};
 use crate::state_machine::value::ZSetValue;
@@ -42,13 +42,18 @@ fn reads(keyspace: &Keyspace, now: u64, command: &Command) -> Option<Reply> {
         Command::ZScore { key, member } => {
             (key, &|z| z.and_then(|z| z.score(member)).map_or(Reply::Null, Reply::Double))
         }
+        Command::ZLexCount { key, min, max } => (key, &|z| {
+            let members = z.into_iter().flat_map(ZSetValue::iter);
+            let within = members.filter(|&(m, _)| lex_above_min(m, min) && lex_below_max(m, max));
+            Reply::Integer(count(within.count()))
+        }),
         Command::ZMScore { key, members } => (key, &|z| {
             let score = |m: &Vec<u8>| z.and_then(|z| z.score(m)).map_or(Reply::Null, Reply::Double);
             Reply::Array(members.iter().map(score).collect())
         }),
         Command::ZCard { key } => (key, &|z| Reply::Integer(count(z.map_or(0, ZSetValue::len)))),
         Command::ZRange { key, by, rev, limit, with_scores } => (key, &|z| {
-            z.map_or(Reply::Array(Vec::new()), |z| range(z, *by, *rev, *limit, *with_scores))
+            z.map_or(Reply::Array(Vec::new()), |z| range(z, by, *rev, *limit, *with_scores))
         }),
         Command::ZRank { key, member, rev } => (key, &|z| {
             let Some(z) = z else { return Reply::Null };
@@ -83,6 +88,39 @@ fn below_max(score: f64, max: ScoreBound) -> bool {
 
 fn in_range(score: f64, min: ScoreBound, max: ScoreBound) -> bool {
     above_min(score, min) && below_max(score, max)
+}
+
+/// The members between `low` and `high` (predicates true from the bound on), in order or in
+/// reverse.
+fn bounded<'a>(
+    zset: &'a ZSetValue,
+    rev: bool,
+    low: impl Fn(&(&'a [u8], f64)) -> bool + 'a,
+    high: impl Fn(&(&'a [u8], f64)) -> bool + 'a,
+) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
+    if rev {
+        Box::new(zset.iter().rev().skip_while(move |i| !high(i)).take_while(move |i| low(i)))
+    } else {
+        Box::new(zset.iter().skip_while(move |i| !low(i)).take_while(move |i| high(i)))
+    }
+}
+
+fn lex_above_min(member: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Inclusive(bound) => member >= bound.as_slice(),
+        LexBound::Exclusive(bound) => member > bound.as_slice(),
+    }
+}
+
+fn lex_below_max(member: &[u8], max: &LexBound) -> bool {
+    match max {
+        LexBound::Max => true,
+        LexBound::Min => false,
+        LexBound::Inclusive(bound) => member <= bound.as_slice(),
+        LexBound::Exclusive(bound) => member < bound.as_slice(),
+    }
 }
 
 /// Redis's `zsetAdd` per pair, with `zaddGenericCommand`'s reply.
@@ -136,13 +174,21 @@ fn zadd(
 
 fn range(
     zset: &ZSetValue,
-    by: ZRangeBy,
+    by: &ZRangeBy,
     rev: bool,
     limit: Option<(i64, i64)>,
     with_scores: bool,
 ) -> Reply {
+    let (offset, take) = match limit {
+        None => (0, usize::MAX),
+        Some((offset, _)) if offset < 0 => (0, 0),
+        Some((offset, count)) => (
+            usize::try_from(offset).unwrap_or(usize::MAX),
+            usize::try_from(count).unwrap_or(usize::MAX),
+        ),
+    };
     let selected: Vec<(&[u8], f64)> = match by {
-        ZRangeBy::Index { start, stop } => match clamp_range(start, stop, zset.len()) {
+        ZRangeBy::Index { start, stop } => match clamp_range(*start, *stop, zset.len()) {
             None => Vec::new(),
             Some((start, stop)) => {
                 let take = stop - start + 1;
@@ -154,21 +200,15 @@ fn range(
             }
         },
         ZRangeBy::Score { min, max } => {
-            let (offset, take) = match limit {
-                None => (0, usize::MAX),
-                Some((offset, _)) if offset < 0 => (0, 0),
-                Some((offset, count)) => (
-                    usize::try_from(offset).unwrap_or(usize::MAX),
-                    usize::try_from(count).unwrap_or(usize::MAX),
-                ),
-            };
-            if rev {
-                let items = zset.iter().rev().skip_while(|&(_, s)| !below_max(s, max));
-                items.take_while(|&(_, s)| above_min(s, min)).skip(offset).take(take).collect()
-            } else {
-                let items = zset.iter().skip_while(|&(_, s)| !above_min(s, min));
-                items.take_while(|&(_, s)| below_max(s, max)).skip(offset).take(take).collect()
-            }
+            let (min, max) = (*min, *max);
+            let low = move |&(_, s): &(&[u8], f64)| above_min(s, min);
+            let high = move |&(_, s): &(&[u8], f64)| below_max(s, max);
+            bounded(zset, rev, low, high).skip(offset).take(take).collect()
+        }
+        ZRangeBy::Lex { min, max } => {
+            let low = |&(m, _): &(&[u8], f64)| lex_above_min(m, min);
+            let high = |&(m, _): &(&[u8], f64)| lex_below_max(m, max);
+            bounded(zset, rev, low, high).skip(offset).take(take).collect()
         }
     };
     if with_scores {

@@ -1,7 +1,7 @@
 //! Parsers of the sorted-set commands (`ZADD` with its flags, the `ZRANGE` family...).
 
 use super::{Parser, integer, is, owned, parse_f64, positive_count};
-use crate::state_machine::command::{Command, ScoreBound, ZAddFlags, ZRangeBy};
+use crate::state_machine::command::{Command, LexBound, ScoreBound, ZAddFlags, ZRangeBy};
 use crate::state_machine::reply::{self, Reply};
 
 pub(super) fn lookup(name: &str) -> Option<(i64, Parser, &'static str)> {
@@ -19,6 +19,9 @@ pub(super) fn lookup(name: &str) -> Option<(i64, Parser, &'static str)> {
         "zrevrange" => (-4, |a| zrange(a, Legacy::RevRank), "zrevrange"),
         "zrangebyscore" => (-4, |a| zrange(a, Legacy::ByScore), "zrangebyscore"),
         "zrevrangebyscore" => (-4, |a| zrange(a, Legacy::RevByScore), "zrevrangebyscore"),
+        "zrangebylex" => (-4, |a| zrange(a, Legacy::ByLex), "zrangebylex"),
+        "zrevrangebylex" => (-4, |a| zrange(a, Legacy::RevByLex), "zrevrangebylex"),
+        "zlexcount" => (4, zlexcount, "zlexcount"),
         "zpopmin" => (-2, |a| zpop(a, false), "zpopmin"),
         "zpopmax" => (-2, |a| zpop(a, true), "zpopmax"),
         "zrank" => (3, |a| Ok(zrank(a, false)), "zrank"),
@@ -91,47 +94,85 @@ enum Legacy {
     RevRank,
     ByScore,
     RevByScore,
+    ByLex,
+    RevByLex,
+}
+
+/// How `ZRANGE` reads its bounds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeType {
+    Rank,
+    Score,
+    Lex,
 }
 
 /// Redis's `zrangeGenericCommand` option loop and conflict checks.
 fn zrange(args: &[&[u8]], legacy: Legacy) -> Result<Command, Reply> {
-    let mut rev = matches!(legacy, Legacy::RevRank | Legacy::RevByScore);
-    let mut by_score = matches!(legacy, Legacy::ByScore | Legacy::RevByScore);
+    let mut rev = matches!(legacy, Legacy::RevRank | Legacy::RevByScore | Legacy::RevByLex);
+    let mut range_type = match legacy {
+        Legacy::ByScore | Legacy::RevByScore => Some(RangeType::Score),
+        Legacy::ByLex | Legacy::RevByLex => Some(RangeType::Lex),
+        Legacy::RevRank => Some(RangeType::Rank),
+        Legacy::None => None,
+    };
     let (mut with_scores, mut limit) = (false, None);
     let mut index = 4;
     while index < args.len() {
         let option = args[index];
         let left = args.len() - index - 1;
+        let free = legacy == Legacy::None;
         if is(option, "withscores") {
             with_scores = true;
         } else if is(option, "limit") && left >= 2 {
             limit = Some((integer(args[index + 1])?, integer(args[index + 2])?));
             index += 2;
-        } else if legacy == Legacy::None && is(option, "rev") {
+        } else if free && is(option, "rev") {
             rev = true;
-        } else if legacy == Legacy::None && is(option, "byscore") && !by_score {
-            by_score = true;
-        } else if legacy == Legacy::None && is(option, "bylex") && !by_score {
-            return Err(Reply::error("ERR BYLEX is not supported"));
+        } else if free && range_type.is_none() && is(option, "byscore") {
+            range_type = Some(RangeType::Score);
+        } else if free && range_type.is_none() && is(option, "bylex") {
+            range_type = Some(RangeType::Lex);
         } else {
             return Err(Reply::error(reply::SYNTAX));
         }
         index += 1;
     }
+    let range_type = range_type.unwrap_or(RangeType::Rank);
     let limit = limit.filter(|&(_, count)| count != -1);
-    if limit.is_some() && !by_score {
+    if limit.is_some() && range_type == RangeType::Rank {
         return Err(Reply::error(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
         ));
     }
-    let (low, high) = if rev && by_score { (args[3], args[2]) } else { (args[2], args[3]) };
-    let by = if by_score {
-        let (min, max) = (score_bound(low)?, score_bound(high)?);
-        ZRangeBy::Score { min, max }
-    } else {
-        ZRangeBy::Index { start: integer(low)?, stop: integer(high)? }
+    if with_scores && range_type == RangeType::Lex {
+        return Err(Reply::error(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    let swap = rev && range_type != RangeType::Rank;
+    let (low, high) = if swap { (args[3], args[2]) } else { (args[2], args[3]) };
+    let by = match range_type {
+        RangeType::Score => ZRangeBy::Score { min: score_bound(low)?, max: score_bound(high)? },
+        RangeType::Lex => ZRangeBy::Lex { min: lex_bound(low)?, max: lex_bound(high)? },
+        RangeType::Rank => ZRangeBy::Index { start: integer(low)?, stop: integer(high)? },
     };
     Ok(Command::ZRange { key: args[1].to_vec(), by, rev, limit, with_scores })
+}
+
+/// Redis's `zslParseLexRangeItem`: `-`, `+`, `[member`, `(member`.
+fn lex_bound(argument: &[u8]) -> Result<LexBound, Reply> {
+    match argument.split_first() {
+        Some((b'-', [])) => Ok(LexBound::Min),
+        Some((b'+', [])) => Ok(LexBound::Max),
+        Some((b'[', rest)) => Ok(LexBound::Inclusive(rest.to_vec())),
+        Some((b'(', rest)) => Ok(LexBound::Exclusive(rest.to_vec())),
+        _ => Err(Reply::error("ERR min or max not valid string range item")),
+    }
+}
+
+fn zlexcount(args: &[&[u8]]) -> Result<Command, Reply> {
+    let (min, max) = (lex_bound(args[2])?, lex_bound(args[3])?);
+    Ok(Command::ZLexCount { key: args[1].to_vec(), min, max })
 }
 
 /// Redis's `zslParseRange` bound: `(` for exclusive, then a float (`-inf`, `+inf` too).

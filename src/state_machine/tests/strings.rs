@@ -164,6 +164,10 @@ fn incrbyfloat_formats_like_redis() {
     h.run("SET g 5.0e3");
     assert_eq!(h.run("INCRBYFLOAT g 2.0e2"), bulk("5200"));
     assert_eq!(h.run("INCRBYFLOAT new 3"), bulk("3"));
+    h.run("SET d 0.1");
+    assert_eq!(h.run("INCRBYFLOAT d 0.2"), bulk("0.3"), "Redis's long double prints 0.3");
+    assert_eq!(h.run("INCRBYFLOAT d -0.3"), bulk("0"));
+    assert_eq!(h.run("INCRBYFLOAT d 1e300"), Reply::Bulk(format!("{}", 1e300).into_bytes()));
     assert_eq!(h.run("INCRBYFLOAT f abc"), err("ERR value is not a valid float"));
     assert_eq!(h.run("INCRBYFLOAT f inf"), err("ERR increment would produce NaN or Infinity"));
     h.run("SET s hello");

@@ -138,3 +138,24 @@ fn collection_scans_return_everything_with_cursor_zero() {
         err("WRONGTYPE Operation against a key holding the wrong kind of value")
     );
 }
+
+#[test]
+fn lex_ranges_follow_redis() {
+    let mut h = Harness::new();
+    h.run("ZADD z 0 a 0 b 0 c 0 d 0 e");
+    assert_eq!(h.run("ZRANGEBYLEX z - [c"), bulks(&["a", "b", "c"]));
+    assert_eq!(h.run("ZRANGEBYLEX z - (c"), bulks(&["a", "b"]));
+    assert_eq!(h.run("ZRANGEBYLEX z [aaa (d"), bulks(&["b", "c"]));
+    assert_eq!(h.run("ZREVRANGEBYLEX z + [c LIMIT 1 2"), bulks(&["d", "c"]));
+    assert_eq!(h.run("ZRANGE z [b + BYLEX LIMIT 0 2"), bulks(&["b", "c"]));
+    assert_eq!(h.run("ZRANGE z + [d BYLEX REV"), bulks(&["e", "d"]));
+    assert_eq!(h.run("ZLEXCOUNT z - +"), int(5));
+    assert_eq!(h.run("ZLEXCOUNT z (a [c"), int(2));
+    assert_eq!(h.run("ZRANGEBYLEX z a c"), err("ERR min or max not valid string range item"));
+    assert_eq!(
+        h.run("ZRANGE z - + BYLEX WITHSCORES"),
+        err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+    );
+    assert_eq!(h.run("ZRANGE z - + BYLEX BYSCORE"), err("ERR syntax error"));
+    assert_eq!(h.run("ZRANGEBYLEX missing - +"), bulks(&[]));
+}
