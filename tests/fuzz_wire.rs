@@ -41,6 +41,7 @@ use std::time::Instant;
 
 use arbitrary::{Arbitrary, Unstructured};
 use klein::consensus::{Accepted, Membership, Message, Promise, PromiseEntry, Value, ValueKind};
+use klein::constants::{SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX, SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX};
 use klein::types::{Ballot, CoreIndex, GroupId, NodeId, Slot};
 use klein::wire::{
     CheckedFrame, Encoder, FRAME_ALIGNMENT_BYTES, Frame, FrameReader, HEADER_SIZE_BYTES, Handshake,
@@ -274,6 +275,11 @@ fn node(id: u64) -> NodeId {
     NodeId::new(id.max(1)).expect("nonzero")
 }
 
+/// The low `bits` bits.
+fn mask(bits: usize) -> u16 {
+    u16::try_from((1_u32 << bits) - 1).expect("at most 16 bits")
+}
+
 fn nodes(mask: u16, base: u64) -> BTreeSet<NodeId> {
     (0..16).filter(|bit| mask & (1 << bit) != 0).map(|bit| node(base + bit)).collect()
 }
@@ -287,8 +293,9 @@ impl ArbitraryValue {
                 (*stamp, ValueKind::Batch(Arc::from(bytes)))
             }
             ArbitraryValue::Membership(stamp, epoch, voters, learners, phase1, phase2) => {
-                let voters = nodes(voters | 1, 1);
-                let learners = nodes(*learners, 100);
+                // At most the voters and learners a node stores: the wire refuses more.
+                let voters = nodes((voters & mask(SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX)) | 1, 1);
+                let learners = nodes(learners & mask(SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX), 100);
                 let flexible = Membership::flexible(
                     *epoch,
                     voters.clone(),
