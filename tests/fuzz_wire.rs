@@ -287,8 +287,9 @@ impl ArbitraryValue {
                 (*stamp, ValueKind::Batch(Arc::from(bytes)))
             }
             ArbitraryValue::Membership(stamp, epoch, voters, learners, phase1, phase2) => {
-                let voters = nodes(voters | 1, 1);
-                let learners = nodes(*learners, 100);
+                // At most 9 of each: what a superblock stores, so what the receiver accepts.
+                let voters = nodes((voters | 1) & 0x01ff, 1);
+                let learners = nodes(*learners & 0x01ff, 100);
                 let flexible = Membership::flexible(
                     *epoch,
                     voters.clone(),
