@@ -191,6 +191,25 @@ pub const READS_PENDING_MAX: usize = 1024;
 /// Applied slots above the truncation point after which a replica asks for a snapshot.
 pub const SNAPSHOT_INTERVAL_SLOTS: u64 = 4096;
 
+/// Bytes of snapshot state one wire chunk carries: well under a frame, so a chunk never
+/// delays a connection's other traffic by more than about one socket buffer's worth.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Chunks a serving core sends per request: the fetcher asks for the next window when this
+/// one has arrived, so at most this many chunks of one transfer are in flight.
+pub const SNAPSHOT_CHUNKS_PER_REQUEST: usize = 4;
+
+/// A snapshot fetch that received nothing for this long is aborted (the replica asks again
+/// later and the fetch resumes from the bytes already received).
+pub const SNAPSHOT_FETCH_TIMEOUT_MILLIS: u64 = 5_000;
+
+/// Snapshot frames (requests, chunks) a link holds for one peer; beyond it they are dropped
+/// and the fetcher's timeout resumes the transfer.
+pub const PEER_PENDING_SNAPSHOT_FRAMES_MAX: usize = 2 * SNAPSHOT_CHUNKS_PER_REQUEST;
+
+/// Snapshot frames received and not yet taken by the shard task; a reader waits beyond it.
+pub const PEER_INBOUND_SNAPSHOT_FRAMES_MAX: usize = 2 * SNAPSHOT_CHUNKS_PER_REQUEST;
+
 /// Ticks a leader transfer may take before the master gives up and serves again.
 pub const TRANSFER_TICKS_MAX: u64 = ELECTION_TIMEOUT_TICKS_MIN;
 
@@ -277,6 +296,7 @@ const _: () = assert!(PERSISTS_RESERVED_COUNT as u64 == PIPELINE_WINDOW_SLOTS + 
 const _: () = assert!(ACCEPT_AHEAD_SLOTS_MAX >= 2 * PIPELINE_WINDOW_SLOTS);
 const _: () = assert!(CATCH_UP_ENTRIES_MAX >= 1);
 const _: () = assert!(SNAPSHOT_INTERVAL_SLOTS > ACCEPT_AHEAD_SLOTS_MAX);
+const _: () = assert!(SNAPSHOT_CHUNK_BYTES * 16 <= WIRE_FRAME_SIZE_BYTES_MAX);
 const _: () = assert!(SHARD_BATCH_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
 const _: () = assert!(SHARD_MASTER_WAIT_TICKS > ELECTION_TIMEOUT_TICKS_MAX);
 

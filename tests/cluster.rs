@@ -253,3 +253,69 @@ fn writes_resume_after_the_master_is_killed_and_nothing_acknowledged_is_lost() {
     let mut client = Client::new(cluster.addresses());
     check(&mut client);
 }
+
+/// Reads `key` on node `index` with stale consistency until it is `expected` or `bound` ends.
+fn stale_read_until(cluster: &Cluster, index: usize, key: &str, expected: &str, bound: Duration) {
+    let address = cluster.nodes[index].as_ref().unwrap().address;
+    let deadline = Instant::now() + bound;
+    let mut connection = loop {
+        let client = redis::Client::open(format!("redis://{address}/")).unwrap();
+        match client.get_connection_with_timeout(Duration::from_millis(500)) {
+            Ok(connection) => break connection,
+            Err(error) => assert!(Instant::now() < deadline, "node {index} unreachable: {error}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let () = redis::cmd("CLIENT").arg("CONSISTENCY").arg("stale").query(&mut connection).unwrap();
+    loop {
+        let value: Option<String> =
+            redis::cmd("GET").arg(key).query(&mut connection).ok().flatten();
+        if value.as_deref() == Some(expected) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {} did not catch up: {value:?}", index + 1);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_node_restarted_after_its_peers_truncated_their_logs_catches_up_by_snapshot() {
+    // More writes to one group (one hash tag) than a snapshot interval, one slot each.
+    const WRITES: u64 = 4096 + 600;
+    let mut cluster = Cluster::start(3);
+    let mut client = Client::new(cluster.addresses());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    client.run(redis::cmd("SET").arg("{t}:first").arg("0"), deadline).unwrap();
+    // Masters sit on the lowest live node: node 3 is a follower.
+    let laggard = 2;
+    stale_read_until(&cluster, laggard, "{t}:first", "0", Duration::from_secs(10));
+    cluster.kill(laggard);
+    let mut addresses = cluster.addresses();
+    addresses[laggard] = None;
+    let mut client = Client::new(addresses);
+    let started = Instant::now();
+    for index in 0..WRITES {
+        let command = redis::cmd("SET").arg(format!("{{t}}:{index}")).arg(index).clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (_, value) = client.run(&command, deadline).expect("writes keep working");
+        assert_eq!(value, redis::Value::Okay);
+    }
+    println!("cluster: {WRITES} writes in {:?} with node 3 down", started.elapsed());
+
+    cluster.restart(laggard);
+    let restarted = Instant::now();
+    let last = WRITES - 1;
+    let key = format!("{{t}}:{last}");
+    stale_read_until(&cluster, laggard, &key, &last.to_string(), Duration::from_secs(30));
+    println!("cluster: node 3 caught up {:?} after its restart", restarted.elapsed());
+    stale_read_until(&cluster, laggard, "{t}:17", "17", Duration::from_secs(1));
+
+    // It caught up by a snapshot fetched over the peer transport, not by replaying a log.
+    let node = cluster.nodes[laggard].take().unwrap();
+    node.signal(rustix::process::Signal::TERM);
+    let (_, lines) = node.wait();
+    assert!(
+        lines.iter().any(|line| line.contains("snapshot fetched; installing")),
+        "no snapshot was installed"
+    );
+}

@@ -31,6 +31,7 @@ pub mod memlock;
 pub mod node;
 pub mod shard;
 mod shutdown;
+pub mod snapshot_fetch;
 pub mod transport;
 
 use std::cell::Cell;

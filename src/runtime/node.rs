@@ -43,10 +43,12 @@ use tracing::{debug, error, info};
 
 use super::disk_dma::DmaDisk;
 use super::shard::{Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token};
+use super::snapshot_fetch::{Fetches, Outcome, serve};
 use super::transport::{Identity, Transport};
 use crate::constants::{EXIT_CODE_STORAGE_FAILURE, NODE_INBOX_ENVELOPES_MAX, TICK_MILLIS};
 use crate::log::disk::{Completion, Disk};
 use crate::types::{CoreIndex, GroupId, NodeId};
+use crate::wire::SnapshotMessage;
 
 /// One operation of a batch handed to [`Router::submit`].
 #[derive(Debug)]
@@ -435,6 +437,7 @@ async fn serve_shard<M: Machine + 'static>(
     let mut next_tick = Instant::now() + tick;
     let mut completions: Vec<Completion> = Vec::new();
     let mut serving = false;
+    let mut fetches = Fetches::default();
     while !router.is_stopping() {
         let mut progress = false;
         while let Some(envelope) = inbox.queue.pop() {
@@ -472,10 +475,7 @@ async fn serve_shard<M: Machine + 'static>(
                 debug!(%core, %to, "no peer transport: message dropped");
             }
         }
-        for (group, from, _) in shard.take_snapshots_wanted() {
-            debug!(%core, %group, %from, "no peer transport: snapshot fetch aborted");
-            shard.snapshot_aborted(group);
-        }
+        progress |= snapshot_turn(core, &mut shard, &mut fetches, transport.as_deref());
         if !serving && shard.is_serving() {
             serving = true;
             info!(%core, groups = shard.replicas().count(), "shard recovered its log; serving");
@@ -538,6 +538,82 @@ fn request<C>(op: Op<C>, token: Token) -> Request<C> {
         }
         Op::Read { group, consistency, command, behind_writes } => {
             Request::Read { group, consistency, command, token, behind_writes }
+        }
+    }
+}
+
+/// One loop turn of snapshot transfer: serves peers' requests, feeds chunks to fetches,
+/// starts the fetches the replicas want, and aborts the silent ones. Whether anything arrived.
+fn snapshot_turn<M: Machine>(
+    core: CoreIndex,
+    shard: &mut Shard<M>,
+    fetches: &mut Fetches,
+    transport: Option<&Transport>,
+) -> bool {
+    let Some(transport) = transport else {
+        for (group, from, _) in shard.take_snapshots_wanted() {
+            debug!(%core, %group, %from, "no peer transport: snapshot fetch aborted");
+            shard.snapshot_aborted(group);
+        }
+        return false;
+    };
+    let received = transport.receive_snapshots();
+    let progress = !received.is_empty();
+    for (from, message) in received {
+        let outcome = snapshot_message(shard, fetches, transport, from, message);
+        snapshot_outcome(shard, transport, outcome);
+    }
+    for (group, from, slot) in shard.take_snapshots_wanted() {
+        info!(%core, %group, %from, %slot, "fetching a snapshot");
+        let outcome = fetches.want(group, from, slot, wall_millis());
+        snapshot_outcome(shard, transport, Some(outcome));
+    }
+    let mut expired = Vec::new();
+    fetches.expire(wall_millis(), &mut expired);
+    for outcome in expired {
+        snapshot_outcome(shard, transport, Some(outcome));
+    }
+    progress
+}
+/// Handles one snapshot-transfer message: serves a request from this shard's latest durable
+/// snapshot, or feeds a chunk or refusal to the fetch it belongs to.
+fn snapshot_message<M: Machine>(
+    shard: &Shard<M>,
+    fetches: &mut Fetches,
+    transport: &Transport,
+    from: NodeId,
+    message: SnapshotMessage,
+) -> Option<Outcome> {
+    match message {
+        SnapshotMessage::Request { group, slot, offset } => {
+            for chunk in serve(shard.snapshot(group), group, slot, offset) {
+                transport.send_snapshot(from, &chunk);
+            }
+            None
+        }
+        SnapshotMessage::Chunk { group, meta, total, offset, bytes } => {
+            fetches.on_chunk(from, group, meta, total, offset, &bytes, wall_millis())
+        }
+        SnapshotMessage::Refused { group, .. } => fetches.on_refused(from, group),
+    }
+}
+
+/// Carries out what a transfer asks for.
+fn snapshot_outcome<M: Machine>(
+    shard: &mut Shard<M>,
+    transport: &Transport,
+    outcome: Option<Outcome>,
+) {
+    match outcome {
+        None => {}
+        Some(Outcome::Send(to, message)) => transport.send_snapshot(to, &message),
+        Some(Outcome::Install(group, meta, state)) => {
+            info!(%group, slot = %meta.slot, bytes = state.len(), "snapshot fetched; installing");
+            shard.install_snapshot(group, meta, state);
+        }
+        Some(Outcome::Abort(group)) => {
+            debug!(%group, "snapshot fetch aborted; the replica asks again later");
+            shard.snapshot_aborted(group);
         }
     }
 }

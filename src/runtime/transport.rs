@@ -28,6 +28,12 @@
 //! messages while disconnected or while its write is in flight and drops the rest (consensus
 //! retransmits: heartbeats, catch-up, retries); the inbound queue holds at most
 //! [`PEER_INBOUND_MESSAGES_MAX`] and a reader waits (TCP pushes back on the sender) beyond it.
+//! Snapshot transfer (`snapshot_fetch.rs`) runs on a parallel path over the same connections:
+//! [`Transport::send_snapshot`] queues a snapshot frame (at most
+//! [`PEER_PENDING_SNAPSHOT_FRAMES_MAX`] per link; the fetcher's timeout resumes a transfer
+//! whose frames were dropped), the link writes it in the same single write per turn as the
+//! consensus messages, and received snapshot frames wait in their own inbound queue (at most
+//! [`PEER_INBOUND_SNAPSHOT_FRAMES_MAX`]) for [`Transport::receive_snapshots`].
 //! Reconnects back off from [`PEER_RECONNECT_MILLIS_MIN`] to [`PEER_RECONNECT_MILLIS_MAX`].
 
 use std::cell::RefCell;
@@ -43,11 +49,14 @@ use tracing::{debug, info, warn};
 
 use crate::consensus::Message;
 use crate::constants::{
-    PEER_CONNECT_TIMEOUT_MILLIS, PEER_INBOUND_MESSAGES_MAX, PEER_PENDING_MESSAGES_MAX,
-    PEER_PORT_CORE_STRIDE, PEER_RECONNECT_MILLIS_MAX, PEER_RECONNECT_MILLIS_MIN,
+    PEER_CONNECT_TIMEOUT_MILLIS, PEER_INBOUND_MESSAGES_MAX, PEER_INBOUND_SNAPSHOT_FRAMES_MAX,
+    PEER_PENDING_MESSAGES_MAX, PEER_PENDING_SNAPSHOT_FRAMES_MAX, PEER_PORT_CORE_STRIDE,
+    PEER_RECONNECT_MILLIS_MAX, PEER_RECONNECT_MILLIS_MIN,
 };
 use crate::types::{CoreIndex, GroupId, NodeId};
-use crate::wire::{Encoder, FrameReader, Handshake, WireError};
+use crate::wire::{
+    CheckedBody, Encoder, FrameReader, Handshake, SnapshotMessage, WireError, WireSnapshot,
+};
 
 /// Who this core is, for handshakes.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +73,8 @@ pub struct Identity {
 #[derive(Default)]
 struct Inbound {
     messages: VecDeque<(NodeId, GroupId, Message)>,
+    /// Snapshot-transfer messages, apart: a chunk must not wait behind a full message queue.
+    snapshots: VecDeque<(NodeId, SnapshotMessage)>,
     /// The shard task, woken when messages arrive.
     consumer: Option<Waker>,
     /// Readers waiting for room.
@@ -75,6 +86,7 @@ struct Link {
     peer: NodeId,
     address: SocketAddr,
     pending: Vec<(GroupId, Message)>,
+    snapshots: Vec<WireSnapshot>,
     dropped: u64,
     writer: Option<Waker>,
 }
@@ -108,6 +120,7 @@ impl Transport {
                 peer,
                 address,
                 pending: Vec::new(),
+                snapshots: Vec::new(),
                 dropped: 0,
                 writer: None,
             }));
@@ -136,6 +149,34 @@ impl Transport {
         }
     }
 
+    /// Queues a snapshot-transfer message for `to`; written with the link's next write.
+    /// Dropped beyond the bound, or for an unknown peer (the fetcher's timeout resumes).
+    pub fn send_snapshot(&self, to: NodeId, message: &SnapshotMessage) {
+        let Some(link) = self.links.get(&to) else {
+            debug!(%to, "no link to this node; snapshot frame dropped");
+            return;
+        };
+        let mut link = link.borrow_mut();
+        if link.snapshots.len() >= PEER_PENDING_SNAPSHOT_FRAMES_MAX {
+            link.dropped += 1;
+            return;
+        }
+        link.snapshots.push(message.into());
+        if let Some(writer) = link.writer.take() {
+            writer.wake();
+        }
+    }
+
+    /// Takes every snapshot-transfer message received so far.
+    #[must_use]
+    pub fn receive_snapshots(&self) -> Vec<(NodeId, SnapshotMessage)> {
+        let mut inbound = self.inbound.borrow_mut();
+        for producer in inbound.producers.drain(..) {
+            producer.wake();
+        }
+        inbound.snapshots.drain(..).collect()
+    }
+
     /// Takes every message received so far.
     #[must_use]
     pub fn receive(&self) -> Vec<(NodeId, GroupId, Message)> {
@@ -150,7 +191,7 @@ impl Transport {
     pub async fn arrived(&self) {
         futures_lite::future::poll_fn(|context| {
             let mut inbound = self.inbound.borrow_mut();
-            if inbound.messages.is_empty() {
+            if inbound.messages.is_empty() && inbound.snapshots.is_empty() {
                 inbound.consumer = Some(context.waker().clone());
                 Poll::Pending
             } else {
@@ -202,7 +243,11 @@ async fn run_link(identity: Identity, link: Rc<RefCell<Link>>) {
             }
         }
         // Messages queued for a dead link are stale by the time it is back: drop them.
-        link.borrow_mut().pending.clear();
+        {
+            let mut link = link.borrow_mut();
+            link.pending.clear();
+            link.snapshots.clear();
+        }
         glommio::timer::sleep(Duration::from_millis(backoff)).await;
         backoff = (backoff * 2).min(PEER_RECONNECT_MILLIS_MAX);
     }
@@ -269,18 +314,25 @@ async fn write_loop(
     loop {
         let batch = futures_lite::future::poll_fn(|context| {
             let mut link = link.borrow_mut();
-            if link.pending.is_empty() {
+            if link.pending.is_empty() && link.snapshots.is_empty() {
                 link.writer = Some(context.waker().clone());
                 Poll::Pending
             } else {
-                Poll::Ready(std::mem::take(&mut link.pending))
+                Poll::Ready((
+                    std::mem::take(&mut link.pending),
+                    std::mem::take(&mut link.snapshots),
+                ))
             }
         })
         .await;
+        let (batch, snapshots) = batch;
         for (group, message) in &batch {
             if let Err(error) = encoder.push(*group, message) {
                 warn!(%group, %error, "message not sent");
             }
+        }
+        for snapshot in &snapshots {
+            encoder.push_snapshot(snapshot);
         }
         if let Err(error) = stream.write_all(encoder.finish()).await {
             return error.to_string();
@@ -327,6 +379,7 @@ async fn read_loop(
         }
         reader.filled(read);
         let mut received = Vec::new();
+        let mut snapshots = Vec::new();
         while let Some(frame) = reader.next_frame().map_err(|error| describe(&error))? {
             let Some(sender) = from else {
                 let theirs = frame.handshake().map_err(|error| describe(&error))?;
@@ -341,23 +394,34 @@ async fn read_loop(
                 // The reader borrow ends with this frame; take the next one.
                 continue;
             };
+            if let CheckedBody::Snapshot(snapshot) = frame.body() {
+                let message = snapshot.to_snapshot_message().map_err(|error| describe(&error))?;
+                snapshots.push((sender, message));
+            }
             for envelope in frame.messages() {
                 let message = envelope.message().to_message().map_err(|error| describe(&error))?;
                 received.push((sender, envelope.group(), message));
             }
         }
-        deliver(inbound, received).await;
+        deliver(inbound, received, snapshots).await;
     }
 }
 
 /// Hands messages to the shard task, waiting while the inbound queue is full.
-async fn deliver(inbound: &Rc<RefCell<Inbound>>, received: Vec<(NodeId, GroupId, Message)>) {
-    if received.is_empty() {
+async fn deliver(
+    inbound: &Rc<RefCell<Inbound>>,
+    received: Vec<(NodeId, GroupId, Message)>,
+    snapshots: Vec<(NodeId, SnapshotMessage)>,
+) {
+    if received.is_empty() && snapshots.is_empty() {
         return;
     }
     futures_lite::future::poll_fn(|context| {
         let mut inbound = inbound.borrow_mut();
-        if inbound.messages.len() >= PEER_INBOUND_MESSAGES_MAX {
+        if inbound.messages.len() >= PEER_INBOUND_MESSAGES_MAX
+            || (!snapshots.is_empty()
+                && inbound.snapshots.len() >= PEER_INBOUND_SNAPSHOT_FRAMES_MAX)
+        {
             inbound.producers.push(context.waker().clone());
             Poll::Pending
         } else {
@@ -367,6 +431,7 @@ async fn deliver(inbound: &Rc<RefCell<Inbound>>, received: Vec<(NodeId, GroupId,
     .await;
     let mut inbound = inbound.borrow_mut();
     inbound.messages.extend(received);
+    inbound.snapshots.extend(snapshots);
     if let Some(consumer) = inbound.consumer.take() {
         consumer.wake();
     }

@@ -27,6 +27,7 @@ use super::header::{
     WIRE_VERSION, WIRE_VERSION_MIN, seal,
 };
 use super::message::{BODY_OVERHEAD_BYTES, WireBody, WireEnvelope, archived_size_bound};
+use super::snapshot::WireSnapshot;
 use crate::consensus::Message;
 use crate::constants::WIRE_FRAME_PAYLOAD_TARGET_BYTES;
 use crate::types::{GroupId, NodeId};
@@ -109,6 +110,21 @@ impl Encoder {
         self.pending_bytes += bound;
         self.body.messages.push(envelope);
         Ok(())
+    }
+
+    /// Adds a snapshot frame holding `message` after the frames sealed so far (consensus
+    /// messages gathered before it are sealed first, so frames keep their order).
+    ///
+    /// # Panics
+    /// Never: archiving into memory cannot fail.
+    pub fn push_snapshot(&mut self, message: &WireSnapshot) {
+        if !self.body.messages.is_empty() {
+            self.seal_messages();
+        }
+        let start = self.begin_frame();
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(message, &mut self.output)
+            .expect("archiving into memory cannot fail");
+        self.end_frame(start, FrameKind::Snapshot, self.version);
     }
 
     /// Messages gathered and not yet in a sealed frame.

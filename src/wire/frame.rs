@@ -13,6 +13,7 @@ use super::error::WireError;
 use super::handshake::{ArchivedWireHandshake, Handshake};
 use super::header::{FRAME_ALIGNMENT_BYTES, FrameHeader, FrameKind, check_header};
 use super::message::{ArchivedWireBody, ArchivedWireEnvelope};
+use super::snapshot::ArchivedWireSnapshot;
 
 /// The frame format's entry points (a namespace: frames are plain bytes).
 #[derive(Debug)]
@@ -32,6 +33,8 @@ pub enum CheckedBody<'bytes> {
     Handshake(&'bytes ArchivedWireHandshake),
     /// A messages frame's archive.
     Messages(&'bytes ArchivedWireBody),
+    /// A snapshot frame's archive.
+    Snapshot(&'bytes ArchivedWireSnapshot),
 }
 
 impl Frame {
@@ -52,6 +55,9 @@ impl Frame {
             ),
             FrameKind::Messages => CheckedBody::Messages(
                 rkyv::access::<ArchivedWireBody, rancor::Error>(payload).map_err(invalid)?,
+            ),
+            FrameKind::Snapshot => CheckedBody::Snapshot(
+                rkyv::access::<ArchivedWireSnapshot, rancor::Error>(payload).map_err(invalid)?,
             ),
         };
         Ok(CheckedFrame { header, body })
@@ -85,7 +91,9 @@ impl<'bytes> CheckedFrame<'bytes> {
     pub fn handshake(&self) -> Result<Handshake, WireError> {
         match self.body {
             CheckedBody::Handshake(handshake) => handshake.to_handshake(),
-            CheckedBody::Messages(_) => Err(WireError::HandshakeOutOfPlace("expected one")),
+            CheckedBody::Messages(_) | CheckedBody::Snapshot(_) => {
+                Err(WireError::HandshakeOutOfPlace("expected one"))
+            }
         }
     }
 
@@ -94,7 +102,7 @@ impl<'bytes> CheckedFrame<'bytes> {
     pub fn messages(&self) -> impl ExactSizeIterator<Item = &'bytes ArchivedWireEnvelope> {
         let messages: &'bytes [ArchivedWireEnvelope] = match self.body {
             CheckedBody::Messages(body) => body.messages.as_slice(),
-            CheckedBody::Handshake(_) => &[],
+            CheckedBody::Handshake(_) | CheckedBody::Snapshot(_) => &[],
         };
         messages.iter()
     }

@@ -25,10 +25,10 @@ use super::error::WireError;
 pub const WIRE_MAGIC: [u8; 4] = *b"KLWF";
 
 /// The wire version this build writes, and the newest it reads.
-pub const WIRE_VERSION: u16 = 1;
+pub const WIRE_VERSION: u16 = 2;
 
 /// The oldest wire version this build reads.
-pub const WIRE_VERSION_MIN: u16 = 1;
+pub const WIRE_VERSION_MIN: u16 = 2;
 
 /// Size of the frame header, in bytes: a multiple of 16, so a payload that follows a frame
 /// start at a 16-aligned address is 16-aligned too (rkyv reads it in place).
@@ -58,6 +58,8 @@ pub enum FrameKind {
     Handshake = 1,
     /// Consensus messages for any number of groups (`message.rs`).
     Messages = 2,
+    /// One snapshot-transfer message (`snapshot.rs`); since version 2.
+    Snapshot = 3,
 }
 
 impl FrameKind {
@@ -67,6 +69,7 @@ impl FrameKind {
         match byte {
             1 => Some(FrameKind::Handshake),
             2 => Some(FrameKind::Messages),
+            3 => Some(FrameKind::Snapshot),
             _ => None,
         }
     }

@@ -31,6 +31,7 @@ mod header;
 mod message;
 mod peer_codec;
 mod reader;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -51,3 +52,7 @@ pub use message::{
 };
 pub use peer_codec::PeerCodec;
 pub use reader::{FrameReader, READER_BUFFER_BYTES_KEPT, READER_BUFFER_BYTES_MAX};
+pub use snapshot::{
+    ArchivedWireSnapshot, ArchivedWireSnapshotMeta, SNAPSHOT_META_CONFIGURATIONS_MAX,
+    SnapshotMessage, WireConfiguration, WireSnapshot, WireSnapshotMeta,
+};

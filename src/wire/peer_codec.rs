@@ -170,6 +170,8 @@ impl PeerCodec {
                     self.encoder.set_version(version);
                     self.state = State::Established { peer, version };
                 }
+                // Snapshot transfer runs on the transport's own path (`runtime/transport.rs`).
+                CheckedBody::Snapshot(_) => {}
                 CheckedBody::Messages(body) => {
                     for envelope in body.messages.iter() {
                         deliver(envelope.group(), envelope.message());

@@ -153,13 +153,13 @@ impl FrameReader {
             (FrameKind::Handshake, Some(_)) => {
                 return Err(WireError::HandshakeOutOfPlace("a second handshake"));
             }
-            (FrameKind::Messages, None) => {
+            (FrameKind::Messages | FrameKind::Snapshot, None) => {
                 return Err(WireError::HandshakeOutOfPlace("messages before the handshake"));
             }
-            (FrameKind::Messages, Some(peer)) if peer != header.sender => {
+            (FrameKind::Messages | FrameKind::Snapshot, Some(peer)) if peer != header.sender => {
                 return Err(WireError::WrongNode { expected: peer, found: header.sender });
             }
-            (FrameKind::Messages, Some(_)) => {}
+            (FrameKind::Messages | FrameKind::Snapshot, Some(_)) => {}
         }
         self.sequence += 1;
         self.start += size;

@@ -696,3 +696,91 @@ fn buffers_grown_for_a_large_frame_are_given_back() {
     let _ = reader.spare();
     assert!(reader.capacity_bytes() <= READER_BUFFER_BYTES_KEPT);
 }
+
+/// Every snapshot-transfer message, with a meta of two configurations.
+fn every_snapshot_message() -> Vec<SnapshotMessage> {
+    let membership = Membership::majority(1, nodes(&[1, 2, 3]), BTreeSet::new()).unwrap();
+    let meta = crate::consensus::SnapshotMeta {
+        slot: Slot(4097),
+        configurations: vec![(Slot(0), membership.clone()), (Slot(9), membership)],
+        stamp_millis: 12_345,
+    };
+    vec![
+        SnapshotMessage::Request { group: GroupId(7), slot: Slot(4000), offset: 3 << 20 },
+        SnapshotMessage::Chunk {
+            group: GroupId(7),
+            meta,
+            total: 10,
+            offset: 4,
+            bytes: vec![1, 2, 3, 4, 5, 6],
+        },
+        SnapshotMessage::Refused { group: GroupId(7), slot: Slot(4000) },
+    ]
+}
+
+/// The snapshot messages in the frames of `bytes`, converted; consensus messages skipped.
+fn decode_snapshots(bytes: &[u8]) -> Vec<Result<SnapshotMessage, WireError>> {
+    let buffer = aligned(bytes);
+    let mut rest = buffer.as_slice();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let frame = Frame::check(rest).unwrap();
+        if let CheckedBody::Snapshot(snapshot) = frame.body() {
+            out.push(snapshot.to_snapshot_message());
+        }
+        rest = &rest[frame.size_bytes()..];
+    }
+    out
+}
+
+#[test]
+fn snapshot_frames_round_trip_between_consensus_messages_in_order() {
+    let mut encoder = encoder();
+    encoder.push(GroupId(3), &every_message()[0]).unwrap();
+    for message in every_snapshot_message() {
+        encoder.push_snapshot(&WireSnapshot::from(&message));
+    }
+    encoder.push(GroupId(3), &every_message()[1]).unwrap();
+    let bytes = encoder.finish().to_vec();
+    let decoded: Vec<SnapshotMessage> =
+        decode_snapshots(&bytes).into_iter().map(Result::unwrap).collect();
+    assert_eq!(decoded, every_snapshot_message());
+    assert_eq!(decode_all(&bytes).len(), 2, "the consensus messages around them survive");
+    // The stream reader takes them under the connection rules.
+    let mut reader = FrameReader::new();
+    let mut ours = Encoder::new(node(1));
+    ours.handshake(&handshake(1));
+    reader.push_bytes(ours.finish());
+    reader.push_bytes(&bytes);
+    let mut frames = 0;
+    while reader.next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 1 + 2 + 3);
+}
+
+#[test]
+fn a_snapshot_chunk_out_of_bounds_or_with_a_bad_meta_is_refused() {
+    let SnapshotMessage::Chunk { meta, .. } = every_snapshot_message().swap_remove(1) else {
+        unreachable!()
+    };
+    let chunk = |meta: &crate::consensus::SnapshotMeta, total: u64, offset: u64, len: usize| {
+        let message = SnapshotMessage::Chunk {
+            group: GroupId(1),
+            meta: meta.clone(),
+            total,
+            offset,
+            bytes: vec![0; len],
+        };
+        let mut encoder = encoder();
+        encoder.push_snapshot(&WireSnapshot::from(&message));
+        decode_snapshots(encoder.finish()).pop().unwrap()
+    };
+    assert!(chunk(&meta, 10, 4, 6).is_ok());
+    assert!(matches!(chunk(&meta, 10, 5, 6), Err(WireError::InvalidMessage(_))));
+    assert!(matches!(chunk(&meta, u64::MAX, u64::MAX, 1), Err(WireError::InvalidMessage(_))));
+    let too_long = crate::constants::SNAPSHOT_CHUNK_BYTES + 1;
+    assert!(matches!(chunk(&meta, u64::MAX, 0, too_long), Err(WireError::InvalidMessage(_))));
+    let zero = crate::consensus::SnapshotMeta { slot: Slot(0), ..meta };
+    assert!(matches!(chunk(&zero, 10, 0, 1), Err(WireError::InvalidMessage(_))));
+}

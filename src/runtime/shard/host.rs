@@ -24,6 +24,17 @@
 //! [`ShardError::NotMaster`] and the caller may retry: writes carry (client, sequence), which
 //! the state machine deduplicates, so a retry never applies twice.
 //!
+//! Snapshots: each group keeps its latest durable snapshot (taken, installed from a peer, or
+//! recovered at start-up) in memory as `(SnapshotMeta, Arc<[u8]>)` ([`Shard::snapshot`]), so
+//! the runtime can stream it to a lagging peer without reading it back from the log. This
+//! doubles a group's memory while a snapshot is held (the state machine plus one encoded copy);
+//! acceptable for now because the state machines are memory-bounded (eviction) and a node
+//! already needs that headroom to encode a snapshot at all. Reading the snapshot back through
+//! the log's chunk reads instead is the open item that removes the copy. A fetched snapshot
+//! goes in through [`Shard::install_snapshot`]: the storage writes it, and once it is durable
+//! the state machine loads it *before* the replica learns it is installed (the replica then
+//! applies what follows it, which must land on the snapshot's state).
+//!
 //! Every queue is bounded ([`SHARD_QUEUE_ENTRIES_MAX`], [`SHARD_QUEUE_BYTES_MAX`],
 //! `READS_PENDING_MAX`): beyond it a request is refused with [`ShardError::Overloaded`] at
 //! once, never held without bound.
@@ -239,6 +250,10 @@ struct Group<M: Machine> {
     parked: VecDeque<Parked<M::Command>>,
     /// The highest stamp applied: reads never run at an earlier time.
     stamp_millis: u64,
+    /// The latest durable snapshot: (meta, state machine bytes), served to lagging peers.
+    snapshot: Option<(SnapshotMeta, Arc<[u8]>)>,
+    /// A snapshot being written (taken or installed) until the storage reports it durable.
+    writing: Option<(SnapshotMeta, Arc<[u8]>)>,
 }
 
 impl<M: Machine> Group<M> {
@@ -431,9 +446,14 @@ impl<M: Machine> Shard<M> {
             let recovered = result.map_err(|damage| Fatal::Damage(format!("{id}: {damage}")))?;
             let mut machine = (self.make_machine)();
             if let Some(state) = &recovered.state {
-                machine.restore(state).map_err(|e| Fatal::Machine(format!("{id}: {e}")))?;
+                machine
+                    .restore(state.as_slice())
+                    .map_err(|e| Fatal::Machine(format!("{id}: {e}")))?;
             }
             let stamp_millis = recovered.durable.snapshot.stamp_millis;
+            let snapshot = recovered
+                .state
+                .map(|state| (recovered.durable.snapshot.clone(), Arc::<[u8]>::from(state)));
             let options = Options {
                 node: self.options.node,
                 group: id,
@@ -452,6 +472,8 @@ impl<M: Machine> Shard<M> {
                 reads: BTreeMap::new(),
                 parked: VecDeque::new(),
                 stamp_millis,
+                snapshot,
+                writing: None,
             });
         }
         self.phase = Phase::Serving(storage, groups);
@@ -785,6 +807,36 @@ impl<M: Machine> Shard<M> {
         std::mem::take(&mut self.wanted)
     }
 
+    /// The latest durable snapshot of `group` (meta, state machine bytes), to serve a peer.
+    #[must_use]
+    pub fn snapshot(&self, group: GroupId) -> Option<(SnapshotMeta, Arc<[u8]>)> {
+        match &self.phase {
+            Phase::Serving(_, groups) => {
+                groups.iter().find(|g| g.id == group).and_then(|g| g.snapshot.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// A snapshot of `group` fetched from a peer: the storage writes it; once durable the
+    /// state machine loads `state` and the replica continues after `meta.slot`. A snapshot
+    /// that is not ahead of this replica, or that the storage cannot take now, is aborted
+    /// (the replica asks again later if it still needs one).
+    pub fn install_snapshot(&mut self, group: GroupId, meta: SnapshotMeta, state: Arc<[u8]>) {
+        let Some(index) = self.group_index(group) else { return };
+        let Phase::Serving(storage, groups) = &mut self.phase else { return };
+        let target = &mut groups[index];
+        let ahead = meta.slot > target.replica.applied();
+        if !ahead || target.writing.is_some() {
+            target.replica.on_snapshot_aborted();
+            return;
+        }
+        match storage.install_snapshot(group, &meta, &state) {
+            Ok(()) => target.writing = Some((meta, state)),
+            Err(_) => target.replica.on_snapshot_aborted(),
+        }
+    }
+
     /// A fetched snapshot could not be had.
     pub fn snapshot_aborted(&mut self, group: GroupId) {
         if let (Some(index), Phase::Serving(_, groups)) = (self.group_index(group), &mut self.phase)
@@ -862,9 +914,13 @@ impl<M: Machine> Shard<M> {
                     }
                 }
                 Effect::TakeSnapshot { meta } => {
-                    let state = group.machine.snapshot();
+                    let state: Arc<[u8]> = Arc::from(group.machine.snapshot());
                     // A snapshot the storage cannot take now is asked for again later.
-                    let _ = storage.take_snapshot(group.id, &meta, &state);
+                    if group.writing.is_none()
+                        && storage.take_snapshot(group.id, &meta, &state).is_ok()
+                    {
+                        group.writing = Some((meta, state));
+                    }
                 }
                 Effect::SnapshotWanted { from, slot } => self.wanted.push((group.id, from, slot)),
             }
@@ -884,22 +940,53 @@ impl<M: Machine> Shard<M> {
                     if let (Some(index), Phase::Serving(_, groups)) =
                         (self.group_index(group), &mut self.phase)
                     {
-                        groups[index].replica.on_snapshot_taken(slot);
+                        let target = &mut groups[index];
+                        if target.writing.as_ref().is_some_and(|(meta, _)| meta.slot == slot) {
+                            target.snapshot = target.writing.take();
+                        }
+                        target.replica.on_snapshot_taken(slot);
                     }
                 }
                 StorageEvent::SnapshotInstalled { group, meta } => {
                     let Some(index) = self.group_index(group) else { continue };
+                    self.snapshot_loaded(index, &meta)?;
                     self.input(index, |replica, effects| {
                         replica.on_snapshot_installed(meta, effects);
                     })?;
                 }
                 StorageEvent::SnapshotAborted { group, installing, .. } => {
+                    if let (Some(index), Phase::Serving(_, groups)) =
+                        (self.group_index(group), &mut self.phase)
+                    {
+                        groups[index].writing = None;
+                    }
                     if installing {
                         self.snapshot_aborted(group);
                     }
                 }
             }
         }
+        Ok(())
+    }
+}
+
+impl<M: Machine> Shard<M> {
+    /// An installed snapshot is durable: the state machine loads it (before the replica
+    /// continues after it), and it becomes the snapshot this node serves.
+    fn snapshot_loaded(&mut self, index: usize, meta: &SnapshotMeta) -> Result<(), Fatal> {
+        let Phase::Serving(_, groups) = &mut self.phase else { return Ok(()) };
+        let group = &mut groups[index];
+        let Some((writing, state)) = group.writing.take() else { return Ok(()) };
+        debug_assert_eq!(writing.slot, meta.slot, "one snapshot written at a time");
+        if meta.slot > group.replica.applied() {
+            let mut machine = (self.make_machine)();
+            machine
+                .restore(&state)
+                .map_err(|error| Fatal::Machine(format!("{} snapshot: {error}", group.id)))?;
+            group.machine = machine;
+            group.stamp_millis = group.stamp_millis.max(meta.stamp_millis);
+        }
+        group.snapshot = Some((writing, state));
         Ok(())
     }
 }

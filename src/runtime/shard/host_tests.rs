@@ -413,3 +413,83 @@ fn masters_move_to_the_lowest_live_node_and_stay_put_when_it_is_down() {
     let transfers = nodes[master].shard.replicas().next().unwrap().is_transferring();
     assert!(!transfers, "no transfer to a node that is down");
 }
+
+/// Snapshots handed to a laggard by [`run_fetching`] (only one test uses it).
+static INSTALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Like [`run`], with node `down` stopped: it neither runs nor receives. Snapshots the
+/// laggard wants are moved by hand from the node named (the runtime's fetch, without bytes
+/// on a wire).
+fn run_fetching(nodes: &mut [Node], down: Option<usize>, mut now: u64, ticks: u64) -> u64 {
+    for _ in 0..ticks {
+        now += TICK_MILLIS;
+        for index in (0..nodes.len()).filter(|index| Some(*index) != down) {
+            nodes[index].shard.tick(now).unwrap();
+            nodes[index].shard.flush().unwrap();
+            for _ in 0..4 {
+                nodes[index].disk_round();
+            }
+            let from = node(u64::try_from(index).unwrap() + 1);
+            for (to, group, message) in nodes[index].shard.take_outbox() {
+                let target = usize::try_from(to.get() - 1).unwrap();
+                if Some(target) != down {
+                    nodes[target].shard.on_message(from, group, message).unwrap();
+                }
+            }
+            for (group, peer, slot) in nodes[index].shard.take_snapshots_wanted() {
+                let source = usize::try_from(peer.get() - 1).unwrap();
+                match nodes[source].shard.snapshot(group) {
+                    Some((meta, state)) if meta.slot >= slot => {
+                        INSTALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        nodes[index].shard.install_snapshot(group, meta, state);
+                    }
+                    _ => nodes[index].shard.snapshot_aborted(group),
+                }
+            }
+        }
+    }
+    now
+}
+
+#[test]
+fn a_node_left_behind_past_a_snapshot_installs_a_peers_and_serves_the_same_reads() {
+    let interval = crate::constants::ACCEPT_AHEAD_SLOTS_MAX + 64;
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| {
+            let disk = SimDisk::new(id, SimDiskOptions::default());
+            let listing = disk.list();
+            let options = ShardOptions { snapshot_interval_slots: interval, ..options(id, 3) };
+            let shard = Shard::open(options, listing, 1_000, Box::new(Kv::default));
+            Node { shard, disk, replies: Vec::new() }
+        })
+        .collect();
+    let mut now = run_fetching(&mut nodes, None, 1_000, 700);
+    let master = master_index(&nodes).expect("a master is elected");
+    let laggard = (master + 1) % 3;
+    // One write per tick: each its own slot, past a snapshot and its log truncation.
+    let writes = interval + interval / 2;
+    for token in 1..=writes {
+        nodes[master].shard.submit(set(token, &format!("k{}", token % 50), &token.to_string()));
+        now = run_fetching(&mut nodes, Some(laggard), now, 1);
+    }
+    now = run_fetching(&mut nodes, Some(laggard), now, 20);
+    assert!(reply_of(&nodes[master], writes).is_some_and(Result::is_ok));
+    let served = nodes[master].shard.snapshot(GROUP).expect("the master took a snapshot");
+    assert!(served.0.slot.0 >= interval, "snapshot at {}", served.0.slot);
+
+    assert_eq!(INSTALLS.load(std::sync::atomic::Ordering::Relaxed), 0);
+    now = run_fetching(&mut nodes, None, now, 600);
+    assert!(INSTALLS.load(std::sync::atomic::Ordering::Relaxed) >= 1, "a snapshot was moved");
+    let last = format!("k{}", writes % 50);
+    for (index, token) in [(laggard, 90_001), (master, 90_002)] {
+        nodes[index].shard.submit(get(token, &last, Consistency::Stale));
+    }
+    let _ = run_fetching(&mut nodes, None, now, 2);
+    let expected = Some(&Ok(Some(writes.to_string().into_bytes())));
+    assert_eq!(reply_of(&nodes[master], 90_002), expected);
+    assert_eq!(reply_of(&nodes[laggard], 90_001), expected, "the laggard caught up");
+    let (laggard_machine, master_machine) =
+        (nodes[laggard].shard.machine(GROUP).unwrap(), nodes[master].shard.machine(GROUP).unwrap());
+    assert_eq!(laggard_machine.map, master_machine.map);
+    assert!(nodes[laggard].shard.snapshot(GROUP).is_some(), "the installed one is served");
+}
