@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 
-/// Writes the test makes, all to one group (one hash tag), one slot each: below
-/// `SNAPSHOT_INTERVAL_SLOTS`, because a node that needs a snapshot from a peer cannot get one
-/// yet (snapshot transfer over the network is the next step of issue 5).
+/// Writes the first test makes, all to one group (one hash tag), one slot each: below
+/// `SNAPSHOT_INTERVAL_SLOTS`, so the restarted node catches up from its peers' logs (the
+/// snapshot path has its own test below).
 const WRITES: u64 = 3000;
 
 /// Writes acknowledged before the master is killed.
