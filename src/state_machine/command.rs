@@ -572,6 +572,10 @@ commands! {
     /// Eviction proposed by `housekeeping`: delete `key` (the master chose it under the
     /// policy; replicas do not re-decide).
     102 => Evict { key: Vec<u8> },
+    /// `SET key value IFEQ comparison [GET] [EX|PX|EXAT|PXAT|KEEPTTL]` (Valkey 8.1): set only
+    /// when the key holds a string equal to `comparison`. A tag of its own so logs written
+    /// before it keep decoding `Set` unchanged.
+    103 => SetIfEq { key: Vec<u8>, value: Vec<u8>, comparison: Vec<u8>, ttl: Ttl, get: bool },
 }
 
 impl Command {

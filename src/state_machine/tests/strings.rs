@@ -32,6 +32,38 @@ fn set_nx_xx_get_follow_redis() {
 }
 
 #[test]
+fn set_ifeq_sets_only_over_an_equal_string() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("SET k v IFEQ v"), Reply::Null, "a missing key is not created");
+    assert_eq!(h.run("EXISTS k"), int(0));
+    h.run("SET k v1");
+    assert_eq!(h.run("SET k v2 IFEQ other"), Reply::Null);
+    assert_eq!(h.run("GET k"), bulk("v1"));
+    assert_eq!(h.run("set k v2 ifeq v1"), ok());
+    assert_eq!(h.run("GET k"), bulk("v2"));
+    assert_eq!(h.run("SET k v3 IFEQ v2 GET EX 100"), bulk("v2"));
+    assert_eq!(h.run("TTL k"), int(100));
+    assert_eq!(h.run("SET k v4 GET IFEQ nope"), bulk("v3"));
+    assert_eq!(h.run("SET k v4 IFEQ v3 KEEPTTL"), ok());
+    assert_eq!(h.run("TTL k"), int(100));
+    assert_eq!(h.run("SET k v5 IFEQ v4"), ok());
+    assert_eq!(h.run("TTL k"), int(-1), "without KEEPTTL the deadline is cleared");
+    h.run("HSET h f v");
+    assert_eq!(h.run("SET h v IFEQ v"), Reply::Null, "a non-string is simply not set");
+    assert_eq!(h.run("TYPE h"), Reply::Simple("hash".into()));
+    assert_eq!(h.run("SET h v IFEQ v GET"), err(WRONGTYPE));
+    for line in [
+        "SET k v NX IFEQ v",
+        "SET k v IFEQ v XX",
+        "SET k v IFEQ a IFEQ b",
+        "SET k v IFEQ",
+        "GETEX k IFEQ v",
+    ] {
+        assert_eq!(h.run(line), err("ERR syntax error"), "{line}");
+    }
+}
+
+#[test]
 fn set_option_conflicts_are_syntax_errors() {
     let mut h = Harness::new();
     for line in [
