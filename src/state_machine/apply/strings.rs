@@ -126,6 +126,8 @@ pub(super) fn resolve(ttl: Ttl, now: u64, name: &str) -> Result<Change, Reply> {
             Change::Set(Some(u64::try_from(now_signed + millis).unwrap_or(0)))
         }
         Ttl::AbsoluteMillis(millis) => Change::Set(Some(u64::try_from(millis).unwrap_or(0))),
+        Ttl::NotInteger => return Err(Reply::error(reply::NOT_INTEGER)),
+        Ttl::InvalidExpire => return Err(reply::invalid_expire(name)),
     })
 }
 
@@ -193,14 +195,15 @@ fn set(
     old.unwrap_or(Reply::Ok)
 }
 
+/// Redis 7.0's `getexCommand`: the lookup and type check come before the expire's checks.
 fn getex(keyspace: &mut Keyspace, now: u64, key: &[u8], ttl: Ttl) -> Reply {
-    let change = match resolve(ttl, now, "getex") {
-        Ok(change) => change,
-        Err(error) => return error,
-    };
     let reply = match string(keyspace, key, now) {
         Ok(None) => return Reply::Null,
         Ok(Some(value)) => Reply::bulk(value),
+        Err(error) => return error,
+    };
+    let change = match resolve(ttl, now, "getex") {
+        Ok(change) => change,
         Err(error) => return error,
     };
     apply_change(keyspace, key, change, now);
@@ -242,6 +245,9 @@ fn incr_by_float(keyspace: &mut Keyspace, now: u64, key: &[u8], delta: f64) -> R
             None => return Reply::error(reply::NOT_FLOAT),
         },
     };
+    if delta.is_nan() {
+        return Reply::error(reply::NOT_FLOAT);
+    }
     let Some(text) = float_sum(text.as_deref(), current, delta) else {
         return Reply::error(reply::NAN_OR_INFINITY);
     };

@@ -169,7 +169,11 @@ fn set_expiring(args: &[&[u8]], origin: SetOrigin, seconds: bool) -> Result<Comm
 fn getex(args: &[&[u8]]) -> Result<Command, Reply> {
     let options = options(&args[2..], false)?;
     let ttl = match options.expire {
-        Some((value, seconds, absolute)) => expire_ttl(value, seconds, absolute, "getex")?,
+        Some((value, seconds, absolute)) => match expire_ttl(value, seconds, absolute, "getex") {
+            Ok(ttl) => ttl,
+            Err(_) if integer(value).is_err() => Ttl::NotInteger,
+            Err(_) => Ttl::InvalidExpire,
+        },
         None if options.persist => Ttl::Clear,
         None => Ttl::Keep,
     };
@@ -192,8 +196,10 @@ fn decrby(args: &[&[u8]]) -> Result<Command, Reply> {
     Ok(Command::IncrBy { key: args[1].to_vec(), delta })
 }
 
+/// An increment that is not a valid float travels as NaN: Redis 7.0 reports it only after the
+/// type check (WRONGTYPE first).
 fn incrbyfloat(args: &[&[u8]]) -> Result<Command, Reply> {
-    Ok(Command::IncrByFloat { key: args[1].to_vec(), delta: float(args[2])? })
+    Ok(Command::IncrByFloat { key: args[1].to_vec(), delta: float(args[2]).unwrap_or(f64::NAN) })
 }
 
 fn getrange(args: &[&[u8]]) -> Result<Command, Reply> {

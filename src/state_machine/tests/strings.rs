@@ -156,6 +156,12 @@ fn getset_getdel_getex() {
     assert_eq!(h.run("TTL k"), int(-1));
     assert_eq!(h.run("GETEX k NX"), err("ERR syntax error"));
     assert_eq!(h.run("GETEX k EX 0"), err("ERR invalid expire time in 'getex' command"));
+    assert_eq!(h.run("GETEX k EX x"), err(NOT_INTEGER));
+    // Redis 7.0 checks the expire only after the lookup and the type check.
+    assert_eq!(h.run("GETEX missing PX 0"), Reply::Null);
+    assert_eq!(h.run("GETEX missing PX x"), Reply::Null);
+    h.run("SADD set m");
+    assert_eq!(h.run("GETEX set PX 0"), err(WRONGTYPE));
     assert_eq!(h.run("GETEX missing EX 10"), Reply::Null);
     assert_eq!(h.run("GETDEL k"), bulk("b"));
     assert_eq!(h.run("GETDEL k"), Reply::Null);
@@ -196,6 +202,9 @@ fn incrbyfloat_formats_like_redis() {
     h.run("SET g 5.0e3");
     assert_eq!(h.run("INCRBYFLOAT g 2.0e2"), bulk("5200"));
     assert_eq!(h.run("INCRBYFLOAT new 3"), bulk("3"));
+    h.run("RPUSH list a");
+    assert_eq!(h.run("INCRBYFLOAT list abc"), err(WRONGTYPE), "the type check comes first");
+    assert_eq!(h.run("INCRBYFLOAT new abc"), err("ERR value is not a valid float"));
     h.run("SET d 0.1");
     assert_eq!(h.run("INCRBYFLOAT d 0.2"), bulk("0.3"), "Redis's long double prints 0.3");
     assert_eq!(h.run("INCRBYFLOAT d -0.3"), bulk("0"));
