@@ -198,6 +198,7 @@ fn decrby(args: &[&[u8]]) -> Result<Command, Reply> {
 
 /// An increment that is not a valid float travels as NaN: Redis 7.0 reports it only after the
 /// type check (WRONGTYPE first).
+#[allow(clippy::unnecessary_wraps)] // A `Parser`: every parser returns a `Result`.
 fn incrbyfloat(args: &[&[u8]]) -> Result<Command, Reply> {
     Ok(Command::IncrByFloat { key: args[1].to_vec(), delta: float(args[2]).unwrap_or(f64::NAN) })
 }
