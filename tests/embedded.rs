@@ -43,8 +43,12 @@ fn an_embedded_node_serves_threads_and_async_callers_and_keeps_its_data() {
     futures_lite::future::block_on(async {
         assert!(handle.compare_and_set(b"cas", None, b"1").await.unwrap());
         assert!(!handle.compare_and_set(b"cas", None, b"2").await.unwrap());
-        let refused = handle.compare_and_set(b"cas", Some(b"1"), b"2").await;
-        assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
+        assert!(!handle.compare_and_set(b"cas", Some(b"0"), b"2").await.unwrap());
+        assert!(handle.compare_and_set(b"cas", Some(b"1"), b"2").await.unwrap());
+        assert!(!handle.compare_and_set(b"cas", Some(b"1"), b"3").await.unwrap());
+        assert!(!handle.compare_and_set(b"absent", Some(b"1"), b"3").await.unwrap());
+        let now = handle.get(b"cas", Consistency::Linearizable).await.unwrap();
+        assert_eq!(now.as_deref(), Some(&b"2"[..]));
         assert!(handle.delete(b"cas").await.unwrap());
         assert!(!handle.delete(b"cas").await.unwrap());
         let reply = handle.execute(&[b"INCRBY", b"n", b"5"], Consistency::Linearizable).await;

@@ -434,8 +434,8 @@ impl Handle {
     }
 
     /// Sets `key` to `value` only if it holds `expected` (`None`: only if it is absent);
-    /// whether it was set. One replicated command: atomic on every replica. Only `None` is
-    /// supported so far; `Some` is refused with [`Error::Refused`].
+    /// whether it was set. One replicated command (`SET NX`, or `SET IFEQ expected`): atomic on
+    /// every replica. A key holding a non-string never equals `expected`: `false`.
     ///
     /// # Errors
     /// [`Error`].
@@ -447,12 +447,9 @@ impl Handle {
     ) -> Result<bool, Error> {
         let reply = match expected {
             None => self.execute(&[b"SET", key, value, b"NX"], Consistency::Linearizable).await?,
-            // TODO(lead): `SET key value IFEQ expected` in the state machine (issue 5's embedded
-            // API); until then the comparison with a present value is refused, never guessed.
-            Some(_) => {
-                return Err(Error::Refused(
-                    "ERR compare-and-set against a present value is not supported yet".into(),
-                ));
+            Some(expected) => {
+                let argv = [&b"SET"[..], key, value, b"IFEQ", expected];
+                self.execute(&argv, Consistency::Linearizable).await?
             }
         };
         match reply {

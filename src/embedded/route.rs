@@ -130,12 +130,27 @@ fn scan(handle: &Handle, args: &[&[u8]], consistency: Consistency) -> Result<Pre
     if group >= groups {
         return Err(invalid());
     }
-    let inner = (cursor & ((1 << SCAN_CURSOR_GROUP_SHIFT) - 1)).to_string();
+    let inner = unpack_inner_cursor(cursor & ((1 << SCAN_CURSOR_GROUP_SHIFT) - 1)).to_string();
     let mut part: Vec<&[u8]> = args.to_vec();
     part[1] = inner.as_bytes();
     let command = parse(&part)?;
     let op = op(handle, GroupId(group), command, &part, consistency);
     Ok(Prepared { ops: vec![op], combine: Combine::Scan { group, groups } })
+}
+
+/// Low bits of a group's own `SCAN` cursor dropped when packing it under the group index.
+const SCAN_INNER_DROPPED_BITS: u32 = 64 - SCAN_CURSOR_GROUP_SHIFT + 1;
+
+/// A group's cursor is a full 64-bit key hash; only `SCAN_CURSOR_GROUP_SHIFT` bits fit below
+/// the group index. Keep its high bits plus one (so a nonzero cursor never packs to 0, "done"):
+/// resuming from the rounded-down hash may repeat keys, which `SCAN` allows, but never skips.
+fn pack_inner_cursor(inner: u64) -> u64 {
+    if inner == 0 { 0 } else { (inner >> SCAN_INNER_DROPPED_BITS) + 1 }
+}
+
+/// The group's cursor to resume from: at or before the one `pack_inner_cursor` packed.
+fn unpack_inner_cursor(packed: u64) -> u64 {
+    if packed == 0 { 0 } else { (packed - 1) << SCAN_INNER_DROPPED_BITS }
 }
 
 /// One reply from the replies of a prepared command's operations.
@@ -185,6 +200,7 @@ fn scan_reply(replies: Vec<Reply>, group: u32, groups: u32) -> Reply {
         Some(Reply::Bulk(cursor)) => String::from_utf8_lossy(&cursor).parse::<u64>().unwrap_or(0),
         _ => 0,
     };
+    let inner = pack_inner_cursor(inner);
     let next = if inner != 0 {
         (u64::from(group) << SCAN_CURSOR_GROUP_SHIFT) | inner
     } else if group + 1 < groups {
@@ -193,4 +209,19 @@ fn scan_reply(replies: Vec<Reply>, group: u32, groups: u32) -> Reply {
         0
     };
     Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), keys])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SCAN_CURSOR_GROUP_SHIFT, pack_inner_cursor, unpack_inner_cursor};
+
+    #[test]
+    fn a_packed_scan_cursor_fits_below_the_group_and_resumes_at_or_before_the_hash() {
+        for inner in [0, 1, 65_535, 1 << 40, u64::MAX - 1, u64::MAX, 14_696_629_515_781_040_635] {
+            let packed = pack_inner_cursor(inner);
+            assert!(packed < 1 << SCAN_CURSOR_GROUP_SHIFT, "{inner}");
+            assert_eq!(packed == 0, inner == 0, "{inner}");
+            assert!(unpack_inner_cursor(packed) <= inner, "{inner}");
+        }
+    }
 }

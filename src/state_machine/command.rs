@@ -143,6 +143,11 @@ pub enum Ttl {
     RelativeMillis(i64),
     /// Expire at this Unix time in milliseconds (`EXAT`, `PXAT`); > 0.
     AbsoluteMillis(i64),
+    /// `GETEX` with an expire argument that is not an integer: Redis 7.0 reports it only after
+    /// the key lookup (a missing key is nil, a non-string WRONGTYPE), so it travels to apply.
+    NotInteger,
+    /// `GETEX` with an expire that is not > 0 or overflows; reported after the lookup likewise.
+    InvalidExpire,
 }
 
 impl Field for Ttl {
@@ -158,6 +163,8 @@ impl Field for Ttl {
                 out.push(3);
                 millis.put(out);
             }
+            Ttl::NotInteger => out.push(4),
+            Ttl::InvalidExpire => out.push(5),
         }
     }
     fn get(reader: &mut Reader<'_>) -> Result<Ttl, DecodeError> {
@@ -166,6 +173,8 @@ impl Field for Ttl {
             1 => Ttl::Clear,
             2 => Ttl::RelativeMillis(i64::get(reader)?),
             3 => Ttl::AbsoluteMillis(i64::get(reader)?),
+            4 => Ttl::NotInteger,
+            5 => Ttl::InvalidExpire,
             tag => return Err(DecodeError::UnknownTag(tag)),
         })
     }
@@ -572,6 +581,10 @@ commands! {
     /// Eviction proposed by `housekeeping`: delete `key` (the master chose it under the
     /// policy; replicas do not re-decide).
     102 => Evict { key: Vec<u8> },
+    /// `SET key value IFEQ comparison [GET] [EX|PX|EXAT|PXAT|KEEPTTL]` (Valkey 8.1): set only
+    /// when the key holds a string equal to `comparison`. A tag of its own so logs written
+    /// before it keep decoding `Set` unchanged.
+    103 => SetIfEq { key: Vec<u8>, value: Vec<u8>, comparison: Vec<u8>, ttl: Ttl, get: bool },
 }
 
 impl Command {

@@ -108,6 +108,7 @@ impl Command {
         match self {
             C::Get { key }
             | C::Set { key, .. }
+            | C::SetIfEq { key, .. }
             | C::SetNx { key, .. }
             | C::GetSet { key, .. }
             | C::GetDel { key }
@@ -194,6 +195,7 @@ impl Command {
         use Command as C;
         match self {
             C::Set { .. }
+            | C::SetIfEq { .. }
             | C::SetNx { .. }
             | C::MSet { .. }
             | C::MSetNx { .. }

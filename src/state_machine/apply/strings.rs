@@ -19,7 +19,14 @@ pub(super) fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> O
                 Ok(change) => change,
                 Err(error) => return Some(error),
             };
-            set(keyspace, now, key, value, change, *condition, *get)
+            set(keyspace, now, key, value, change, Guard::Condition(*condition), *get)
+        }
+        Command::SetIfEq { key, value, comparison, ttl, get } => {
+            let change = match resolve(*ttl, now, "set") {
+                Ok(change) => change,
+                Err(error) => return Some(error),
+            };
+            set(keyspace, now, key, value, change, Guard::Equals(comparison), *get)
         }
         Command::SetNx { key, value } => {
             let absent = keyspace.get(key, now).is_none();
@@ -46,9 +53,15 @@ pub(super) fn execute(keyspace: &mut Keyspace, now: u64, command: &Command) -> O
             }
             Reply::Integer(1)
         }
-        Command::GetSet { key, value } => {
-            set(keyspace, now, key, value, Change::Set(None), Condition::Always, true)
-        }
+        Command::GetSet { key, value } => set(
+            keyspace,
+            now,
+            key,
+            value,
+            Change::Set(None),
+            Guard::Condition(Condition::Always),
+            true,
+        ),
         Command::GetDel { key } => match string(keyspace, key, now) {
             Err(error) => error,
             Ok(None) => Reply::Null,
@@ -113,6 +126,8 @@ pub(super) fn resolve(ttl: Ttl, now: u64, name: &str) -> Result<Change, Reply> {
             Change::Set(Some(u64::try_from(now_signed + millis).unwrap_or(0)))
         }
         Ttl::AbsoluteMillis(millis) => Change::Set(Some(u64::try_from(millis).unwrap_or(0))),
+        Ttl::NotInteger => return Err(Reply::error(reply::NOT_INTEGER)),
+        Ttl::InvalidExpire => return Err(reply::invalid_expire(name)),
     })
 }
 
@@ -130,13 +145,22 @@ pub(super) fn apply_change(keyspace: &mut Keyspace, key: &[u8], change: Change, 
 }
 
 /// Redis's `setGenericCommand` after option parsing (also `GETSET`).
+/// What `set` checks before writing: `NX`/`XX`, or Valkey's `IFEQ comparison`.
+#[derive(Clone, Copy)]
+enum Guard<'a> {
+    Condition(Condition),
+    /// Only over a string equal to this; a missing or non-string key is left alone (no
+    /// WRONGTYPE unless `GET` asked for the old value).
+    Equals(&'a [u8]),
+}
+
 fn set(
     keyspace: &mut Keyspace,
     now: u64,
     key: &[u8],
     value: &[u8],
     change: Change,
-    condition: Condition,
+    guard: Guard<'_>,
     get: bool,
 ) -> Reply {
     let old = if get {
@@ -149,8 +173,15 @@ fn set(
     };
     let existing = keyspace.get(key, now);
     let found = existing.is_some();
-    if (condition == Condition::IfAbsent && found) || (condition == Condition::IfPresent && !found)
-    {
+    let refused = match guard {
+        Guard::Condition(Condition::IfAbsent) => found,
+        Guard::Condition(Condition::IfPresent) => !found,
+        Guard::Condition(Condition::Always) => false,
+        Guard::Equals(comparison) => !existing.is_some_and(|entry| {
+            matches!(&entry.value, Value::String(current) if current.as_slice() == comparison)
+        }),
+    };
+    if refused {
         return old.unwrap_or(Reply::Null);
     }
     let deadline = match change {
@@ -164,14 +195,15 @@ fn set(
     old.unwrap_or(Reply::Ok)
 }
 
+/// Redis 7.0's `getexCommand`: the lookup and type check come before the expire's checks.
 fn getex(keyspace: &mut Keyspace, now: u64, key: &[u8], ttl: Ttl) -> Reply {
-    let change = match resolve(ttl, now, "getex") {
-        Ok(change) => change,
-        Err(error) => return error,
-    };
     let reply = match string(keyspace, key, now) {
         Ok(None) => return Reply::Null,
         Ok(Some(value)) => Reply::bulk(value),
+        Err(error) => return error,
+    };
+    let change = match resolve(ttl, now, "getex") {
+        Ok(change) => change,
         Err(error) => return error,
     };
     apply_change(keyspace, key, change, now);
@@ -213,6 +245,9 @@ fn incr_by_float(keyspace: &mut Keyspace, now: u64, key: &[u8], delta: f64) -> R
             None => return Reply::error(reply::NOT_FLOAT),
         },
     };
+    if delta.is_nan() {
+        return Reply::error(reply::NOT_FLOAT);
+    }
     let Some(text) = float_sum(text.as_deref(), current, delta) else {
         return Reply::error(reply::NAN_OR_INFINITY);
     };

@@ -48,6 +48,8 @@ struct Options<'a> {
     get: bool,
     keep_ttl: bool,
     persist: bool,
+    /// `IFEQ comparison` (Valkey 8.1), exclusive with `NX` and `XX`.
+    ifeq: Option<&'a [u8]>,
     /// The expire argument, whether it counts seconds, whether it is absolute.
     expire: Option<(&'a [u8], bool, bool)>,
 }
@@ -61,10 +63,16 @@ fn options<'a>(args: &[&'a [u8]], is_set: bool) -> Result<Options<'a>, Reply> {
         let option = args[index];
         let next = args.get(index + 1).copied();
         let has_expire = options.expire.is_some();
-        if is_set && is(option, "nx") && !options.xx {
+        let conditioned = options.nx || options.xx || options.ifeq.is_some();
+        if is_set && is(option, "nx") && !options.xx && options.ifeq.is_none() {
             options.nx = true;
-        } else if is_set && is(option, "xx") && !options.nx {
+        } else if is_set && is(option, "xx") && !options.nx && options.ifeq.is_none() {
             options.xx = true;
+        } else if let (true, true, false, Some(comparison)) =
+            (is_set, is(option, "ifeq"), conditioned, next)
+        {
+            options.ifeq = Some(comparison);
+            index += 1;
         } else if is_set && is(option, "get") {
             options.get = true;
         } else if is_set && is(option, "keepttl") && !has_expire {
@@ -120,6 +128,15 @@ fn set(args: &[&[u8]]) -> Result<Command, Reply> {
         None if options.keep_ttl => Ttl::Keep,
         None => Ttl::Clear,
     };
+    if let Some(comparison) = options.ifeq {
+        return Ok(Command::SetIfEq {
+            key: args[1].to_vec(),
+            value: args[2].to_vec(),
+            comparison: comparison.to_vec(),
+            ttl,
+            get: options.get,
+        });
+    }
     let condition = if options.nx {
         Condition::IfAbsent
     } else if options.xx {
@@ -152,7 +169,11 @@ fn set_expiring(args: &[&[u8]], origin: SetOrigin, seconds: bool) -> Result<Comm
 fn getex(args: &[&[u8]]) -> Result<Command, Reply> {
     let options = options(&args[2..], false)?;
     let ttl = match options.expire {
-        Some((value, seconds, absolute)) => expire_ttl(value, seconds, absolute, "getex")?,
+        Some((value, seconds, absolute)) => match expire_ttl(value, seconds, absolute, "getex") {
+            Ok(ttl) => ttl,
+            Err(_) if integer(value).is_err() => Ttl::NotInteger,
+            Err(_) => Ttl::InvalidExpire,
+        },
         None if options.persist => Ttl::Clear,
         None => Ttl::Keep,
     };
@@ -175,8 +196,11 @@ fn decrby(args: &[&[u8]]) -> Result<Command, Reply> {
     Ok(Command::IncrBy { key: args[1].to_vec(), delta })
 }
 
+/// An increment that is not a valid float travels as NaN: Redis 7.0 reports it only after the
+/// type check (WRONGTYPE first).
+#[allow(clippy::unnecessary_wraps)] // A `Parser`: every parser returns a `Result`.
 fn incrbyfloat(args: &[&[u8]]) -> Result<Command, Reply> {
-    Ok(Command::IncrByFloat { key: args[1].to_vec(), delta: float(args[2])? })
+    Ok(Command::IncrByFloat { key: args[1].to_vec(), delta: float(args[2]).unwrap_or(f64::NAN) })
 }
 
 fn getrange(args: &[&[u8]]) -> Result<Command, Reply> {

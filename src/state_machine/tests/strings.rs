@@ -32,6 +32,38 @@ fn set_nx_xx_get_follow_redis() {
 }
 
 #[test]
+fn set_ifeq_sets_only_over_an_equal_string() {
+    let mut h = Harness::new();
+    assert_eq!(h.run("SET k v IFEQ v"), Reply::Null, "a missing key is not created");
+    assert_eq!(h.run("EXISTS k"), int(0));
+    h.run("SET k v1");
+    assert_eq!(h.run("SET k v2 IFEQ other"), Reply::Null);
+    assert_eq!(h.run("GET k"), bulk("v1"));
+    assert_eq!(h.run("set k v2 ifeq v1"), ok());
+    assert_eq!(h.run("GET k"), bulk("v2"));
+    assert_eq!(h.run("SET k v3 IFEQ v2 GET EX 100"), bulk("v2"));
+    assert_eq!(h.run("TTL k"), int(100));
+    assert_eq!(h.run("SET k v4 GET IFEQ nope"), bulk("v3"));
+    assert_eq!(h.run("SET k v4 IFEQ v3 KEEPTTL"), ok());
+    assert_eq!(h.run("TTL k"), int(100));
+    assert_eq!(h.run("SET k v5 IFEQ v4"), ok());
+    assert_eq!(h.run("TTL k"), int(-1), "without KEEPTTL the deadline is cleared");
+    h.run("HSET h f v");
+    assert_eq!(h.run("SET h v IFEQ v"), Reply::Null, "a non-string is simply not set");
+    assert_eq!(h.run("TYPE h"), Reply::Simple("hash".into()));
+    assert_eq!(h.run("SET h v IFEQ v GET"), err(WRONGTYPE));
+    for line in [
+        "SET k v NX IFEQ v",
+        "SET k v IFEQ v XX",
+        "SET k v IFEQ a IFEQ b",
+        "SET k v IFEQ",
+        "GETEX k IFEQ v",
+    ] {
+        assert_eq!(h.run(line), err("ERR syntax error"), "{line}");
+    }
+}
+
+#[test]
 fn set_option_conflicts_are_syntax_errors() {
     let mut h = Harness::new();
     for line in [
@@ -124,6 +156,12 @@ fn getset_getdel_getex() {
     assert_eq!(h.run("TTL k"), int(-1));
     assert_eq!(h.run("GETEX k NX"), err("ERR syntax error"));
     assert_eq!(h.run("GETEX k EX 0"), err("ERR invalid expire time in 'getex' command"));
+    assert_eq!(h.run("GETEX k EX x"), err(NOT_INTEGER));
+    // Redis 7.0 checks the expire only after the lookup and the type check.
+    assert_eq!(h.run("GETEX missing PX 0"), Reply::Null);
+    assert_eq!(h.run("GETEX missing PX x"), Reply::Null);
+    h.run("SADD set m");
+    assert_eq!(h.run("GETEX set PX 0"), err(WRONGTYPE));
     assert_eq!(h.run("GETEX missing EX 10"), Reply::Null);
     assert_eq!(h.run("GETDEL k"), bulk("b"));
     assert_eq!(h.run("GETDEL k"), Reply::Null);
@@ -164,6 +202,9 @@ fn incrbyfloat_formats_like_redis() {
     h.run("SET g 5.0e3");
     assert_eq!(h.run("INCRBYFLOAT g 2.0e2"), bulk("5200"));
     assert_eq!(h.run("INCRBYFLOAT new 3"), bulk("3"));
+    h.run("RPUSH list a");
+    assert_eq!(h.run("INCRBYFLOAT list abc"), err(WRONGTYPE), "the type check comes first");
+    assert_eq!(h.run("INCRBYFLOAT new abc"), err("ERR value is not a valid float"));
     h.run("SET d 0.1");
     assert_eq!(h.run("INCRBYFLOAT d 0.2"), bulk("0.3"), "Redis's long double prints 0.3");
     assert_eq!(h.run("INCRBYFLOAT d -0.3"), bulk("0"));
