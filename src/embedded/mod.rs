@@ -42,7 +42,9 @@ use crate::types::GroupId;
 
 pub use crate::runtime::node::{Op, Ticket};
 pub use crate::runtime::shard::{Consistency, ShardError};
-pub use crate::state_machine::{Access, Command, EvictionPolicy, Limits, Reply};
+pub use crate::state_machine::{
+    Access, Command, EvictionPolicy, Limits, Reply, unknown_command_text,
+};
 pub use route::{CROSSSLOT, combine};
 
 /// The state machine as a shard drives it.

@@ -230,12 +230,6 @@ impl<C, R> Router<C, R> {
         .await;
     }
 
-    /// The number of cores.
-    #[must_use]
-    pub fn cores(&self) -> usize {
-        self.inboxes.len()
-    }
-
     /// Whether [`Router::stop`] was called.
     #[must_use]
     pub fn is_stopping(&self) -> bool {

@@ -93,7 +93,6 @@ struct Link {
 
 /// A core's transport. See the module documentation.
 pub struct Transport {
-    identity: Identity,
     links: BTreeMap<NodeId, Rc<RefCell<Link>>>,
     inbound: Rc<RefCell<Inbound>>,
 }
@@ -128,7 +127,7 @@ impl Transport {
             links.insert(peer, link);
         }
         glommio::spawn_local(accept_loop(identity, listener, Rc::clone(&inbound))).detach();
-        Ok(Rc::new(Transport { identity, links, inbound }))
+        Ok(Rc::new(Transport { links, inbound }))
     }
 
     /// Queues `message` for `group` on `to`'s link; the link task writes everything queued in
@@ -199,12 +198,6 @@ impl Transport {
             }
         })
         .await;
-    }
-
-    /// This core's identity.
-    #[must_use]
-    pub fn identity(&self) -> Identity {
-        self.identity
     }
 }
 

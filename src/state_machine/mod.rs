@@ -48,6 +48,6 @@ pub use command::{
     Ttl, ZAddFlags, ZRangeBy,
 };
 pub use machine::{EvictionPolicy, Limits, StateMachine};
-pub use parse::{parse, parse_f64, parse_i64, unknown_command};
+pub use parse::{parse, parse_f64, parse_i64, unknown_command, unknown_command_text};
 pub use reply::Reply;
 pub use snapshot::SNAPSHOT_FORMAT_VERSION;

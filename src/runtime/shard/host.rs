@@ -359,22 +359,6 @@ impl<M: Machine> Shard<M> {
         }
     }
 
-    /// Writes and reads waiting (queued, proposed, or reads pending).
-    #[must_use]
-    pub fn waiting(&self) -> usize {
-        match &self.phase {
-            Phase::Serving(_, groups) => groups
-                .iter()
-                .map(|g| {
-                    g.queue.len()
-                        + g.reads.len()
-                        + g.in_flight.values().map(|f| f.tokens.len()).sum::<usize>()
-                })
-                .sum(),
-            _ => 0,
-        }
-    }
-
     /// Disk requests to submit now.
     ///
     /// # Errors

@@ -36,23 +36,12 @@ pub fn unknown_subcommand(sub: &[u8], command: &str) -> String {
 }
 
 /// Redis's `unknown command` error: the name and the first arguments, quoted, at most 128
-/// bytes of each and about 128 bytes of arguments in all (`processCommand` in server.c).
+/// bytes of each and about 128 bytes of arguments in all (`processCommand` in server.c). The
+/// text is the state machine's, so a node with and without a data path answer alike.
 #[must_use]
 pub fn unknown_command(arguments: &[Argument<'_>]) -> String {
-    let mut quoted = String::new();
-    for argument in &arguments[1..] {
-        if quoted.len() >= ERROR_QUOTE_BYTES_MAX {
-            break;
-        }
-        let room = ERROR_QUOTE_BYTES_MAX - quoted.len();
-        quoted.push('\'');
-        quoted.push_str(&lossy_prefix(argument, room));
-        quoted.push_str("' ");
-    }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {quoted}",
-        lossy_prefix(&arguments[0], ERROR_QUOTE_BYTES_MAX)
-    )
+    let args: Vec<&[u8]> = arguments.iter().map(AsRef::as_ref).collect();
+    crate::embedded::unknown_command_text(&args)
 }
 
 /// Redis's arity error for `command` (lower case, as Redis prints its full name).

@@ -64,6 +64,13 @@ fn lookup(name: &str) -> Option<(i64, Parser, &'static str)> {
 /// bytes of each and about 128 bytes of arguments in all (the server's text, same format).
 #[must_use]
 pub fn unknown_command(args: &[&[u8]]) -> Reply {
+    Reply::Error(unknown_command_text(args))
+}
+
+/// The text of [`unknown_command`]'s error; the RESP server answers with it too, so a
+/// command unknown to both layers reads the same wherever it is refused.
+#[must_use]
+pub fn unknown_command_text(args: &[&[u8]]) -> String {
     let mut quoted = String::new();
     for argument in args.iter().skip(1) {
         if quoted.len() >= ERROR_QUOTE_BYTES_MAX {
@@ -76,7 +83,7 @@ pub fn unknown_command(args: &[&[u8]]) -> Reply {
     }
     let name =
         args.first().map_or_else(String::new, |name| lossy_prefix(name, ERROR_QUOTE_BYTES_MAX));
-    Reply::Error(format!("ERR unknown command '{name}', with args beginning with: {quoted}"))
+    format!("ERR unknown command '{name}', with args beginning with: {quoted}")
 }
 
 fn lossy_prefix(bytes: &[u8], max: usize) -> String {
