@@ -281,6 +281,37 @@ pub const SHARD_MASTER_PREFERENCE_TICKS: u64 = 50;
 /// A peer heard from within this many ticks counts as live for master preference.
 pub const SHARD_PEER_LIVE_TICKS: u64 = 3 * HEARTBEAT_INTERVAL_TICKS;
 
+/// Forwarded requests (batches sent to a group's master) one group of a follower keeps in
+/// flight; writes beyond it wait in the group's queue (whose bounds refuse them as overloaded).
+pub const SHARD_FORWARDS_IN_FLIGHT_MAX: usize = 64;
+
+/// Ticks after which a forwarded request without an answer is sent again, to the master known
+/// then (writes are deduplicated by client and sequence where they apply).
+pub const SHARD_FORWARD_RESEND_TICKS: u64 = 50;
+
+/// Ticks after which a forwarded request refused by a node that is not (or not yet) the
+/// serving master is sent again, to the master known then.
+pub const SHARD_FORWARD_RETRY_TICKS: u64 = 5;
+
+/// Forwarded requests one master shard runs at once (all followers, all groups); more are
+/// refused as overloaded.
+pub const SHARD_REMOTE_REQUESTS_MAX: usize = 4096;
+
+/// Ticks after which a forwarded request still without an answer fails: its outcome is
+/// unknown to the caller (the write may or may not have been applied).
+pub const SHARD_FORWARD_GIVE_UP_TICKS: u64 = SHARD_MASTER_WAIT_TICKS;
+
+/// Largest batch or reply set one forwarding frame carries: a frame less room for its
+/// envelope. A reply set larger than this is refused (the client reads at the master).
+pub const FORWARD_PAYLOAD_BYTES_MAX: usize = WIRE_FRAME_SIZE_BYTES_MAX - 64 * 1024;
+
+/// Forwarding frames a link holds for one peer; beyond it they are dropped (the sender's
+/// resend timer sends them again).
+pub const PEER_PENDING_FORWARD_FRAMES_MAX: usize = 4 * SHARD_FORWARDS_IN_FLIGHT_MAX;
+
+/// Forwarding frames received and not yet taken by the shard task; a reader waits beyond it.
+pub const PEER_INBOUND_FORWARD_FRAMES_MAX: usize = 4 * SHARD_FORWARDS_IN_FLIGHT_MAX;
+
 /// Most keys one housekeeping pass of one group deletes.
 pub const SHARD_HOUSEKEEPING_KEYS_MAX: usize = 256;
 
@@ -298,6 +329,8 @@ const _: () = assert!(CATCH_UP_ENTRIES_MAX >= 1);
 const _: () = assert!(SNAPSHOT_INTERVAL_SLOTS > ACCEPT_AHEAD_SLOTS_MAX);
 const _: () = assert!(SNAPSHOT_CHUNK_BYTES * 16 <= WIRE_FRAME_SIZE_BYTES_MAX);
 const _: () = assert!(SHARD_BATCH_BYTES_MAX < LOG_RECORD_PAYLOAD_BYTES_MAX);
+const _: () = assert!(LOG_RECORD_PAYLOAD_BYTES_MAX <= FORWARD_PAYLOAD_BYTES_MAX);
+const _: () = assert!(SHARD_FORWARD_RESEND_TICKS < SHARD_FORWARD_GIVE_UP_TICKS);
 const _: () = assert!(SHARD_MASTER_WAIT_TICKS > ELECTION_TIMEOUT_TICKS_MAX);
 
 // Node-to-node wire format (`src/wire/`, `docs/design/wire.md`).

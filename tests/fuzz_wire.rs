@@ -44,8 +44,9 @@ use klein::consensus::{Accepted, Membership, Message, Promise, PromiseEntry, Val
 use klein::constants::{SUPERBLOCK_GROUP_LEARNERS_COUNT_MAX, SUPERBLOCK_GROUP_MEMBERS_COUNT_MAX};
 use klein::types::{Ballot, CoreIndex, GroupId, NodeId, Slot};
 use klein::wire::{
-    CheckedFrame, Encoder, FRAME_ALIGNMENT_BYTES, Frame, FrameReader, HEADER_SIZE_BYTES, Handshake,
-    PeerCodec, WIRE_MAGIC, WIRE_VERSION, WireError,
+    CheckedBody, CheckedFrame, Encoder, FRAME_ALIGNMENT_BYTES, ForwardMessage, ForwardRefusal,
+    Frame, FrameReader, HEADER_SIZE_BYTES, Handshake, PeerCodec, WIRE_MAGIC, WIRE_VERSION,
+    WireError, WireForward, WireForwardKind,
 };
 use rkyv::util::AlignedVec;
 
@@ -162,6 +163,17 @@ fn check_layout(frame: &CheckedFrame<'_>, bytes: &[u8]) -> Result<(), String> {
 
 /// Converts every message of `frame`; those that convert must re-encode and decode equal.
 fn check_messages(frame: &CheckedFrame<'_>) -> Result<String, String> {
+    match frame.body() {
+        CheckedBody::Forward(forward) => return check_forward(forward.to_forward_message()),
+        CheckedBody::Snapshot(snapshot) => {
+            return Ok(match snapshot.to_snapshot_message() {
+                Ok(_) => "ok 1/0".to_string(),
+                Err(WireError::InvalidMessage(_)) => "ok 0/1".to_string(),
+                Err(other) => return Err(format!("snapshot conversion gave {other:?}")),
+            });
+        }
+        CheckedBody::Handshake(_) | CheckedBody::Messages(_) => {}
+    }
     let mut converted = Vec::new();
     let mut refused = 0;
     for envelope in frame.messages() {
@@ -183,6 +195,25 @@ fn check_messages(frame: &CheckedFrame<'_>) -> Result<String, String> {
     }
     let _ = frame.handshake();
     Ok(format!("ok {}/{}", converted.len(), refused))
+}
+
+/// A forwarding message that converts must re-encode and decode equal.
+fn check_forward(converted: Result<ForwardMessage, WireError>) -> Result<String, String> {
+    let message = match converted {
+        Ok(message) => message,
+        Err(WireError::InvalidMessage(_)) => return Ok("ok 0/1".to_string()),
+        Err(other) => return Err(format!("forward conversion gave {other:?}")),
+    };
+    let mut encoder = Encoder::new(sender());
+    encoder.push_forward(&WireForward::from(&message));
+    let mut buffer = AlignedVec::<16>::new();
+    buffer.extend_from_slice(encoder.finish());
+    let frame = Frame::check(buffer.as_slice()).map_err(|error| format!("own frame: {error}"))?;
+    let CheckedBody::Forward(again) = frame.body() else { return Err("not a forward".into()) };
+    if again.to_forward_message().as_ref() != Ok(&message) {
+        return Err("a converted forward does not re-encode to itself".to_string());
+    }
+    Ok("ok 1/0".to_string())
 }
 
 fn frame_target(data: &[u8]) -> Result<String, String> {
@@ -502,6 +533,29 @@ fn frame_seeds() -> Vec<Vec<u8>> {
     for control in [AUTHENTIC, AUTHENTIC | HANDSHAKE, AUTHENTIC | KEEP_VERSION] {
         let mut seed = vec![control];
         seed.extend((0..96_u8).map(|byte| byte.wrapping_mul(37)));
+        seeds.push(seed);
+    }
+    // Forwarding frames: a request, replies, a refusal.
+    let forwards = [
+        ForwardMessage::Request {
+            group: GroupId(3),
+            id: 9,
+            kind: WireForwardKind::Write,
+            batch: b"SET key value".to_vec(),
+        },
+        ForwardMessage::Replies { group: GroupId(3), id: 9, replies: vec![0, 1, 2] },
+        ForwardMessage::Refused {
+            group: GroupId(3),
+            id: 9,
+            reason: ForwardRefusal::NotMaster,
+            master: NodeId::new(2),
+        },
+    ];
+    for message in &forwards {
+        let mut encoder = Encoder::new(sender());
+        encoder.push_forward(&WireForward::from(message));
+        let mut seed = vec![0];
+        seed.extend_from_slice(encoder.finish());
         seeds.push(seed);
     }
     seeds

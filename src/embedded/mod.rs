@@ -60,6 +60,11 @@ impl Machine for crate::state_machine::StateMachine {
         builder.finish()
     }
 
+    fn decode_batch(&self, batch: &[u8]) -> Result<Vec<(u64, u64, Command)>, String> {
+        let entries = crate::state_machine::decode_batch(batch).map_err(|e| e.to_string())?;
+        Ok(entries.into_iter().map(|entry| (entry.client, entry.sequence, entry.command)).collect())
+    }
+
     fn apply_batch(
         &mut self,
         stamp_millis: u64,
@@ -68,6 +73,14 @@ impl Machine for crate::state_machine::StateMachine {
     ) -> Result<(), String> {
         crate::state_machine::StateMachine::apply_batch(self, stamp_millis, batch, replies)
             .map_err(|error| error.to_string())
+    }
+
+    fn encode_replies(&self, replies: &[Reply]) -> Vec<u8> {
+        crate::state_machine::encode_replies(replies)
+    }
+
+    fn decode_replies(&self, bytes: &[u8]) -> Result<Vec<Reply>, String> {
+        crate::state_machine::decode_replies(bytes).map_err(|error| error.to_string())
     }
 
     fn read(&mut self, now_millis: u64, command: &Command) -> Reply {

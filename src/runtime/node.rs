@@ -443,10 +443,7 @@ async fn serve_shard<M: Machine + 'static>(
             }
         }
         if let Some(transport) = &transport {
-            for (from, group, message) in transport.receive() {
-                progress = true;
-                shard.on_message(from, group, message)?;
-            }
+            progress |= receive_from_peers(transport, &mut shard)?;
         }
         shard.flush()?;
         for (op, request) in shard.pump()? {
@@ -467,6 +464,11 @@ async fn serve_shard<M: Machine + 'static>(
                 transport.send(to, group, message);
             } else {
                 debug!(%core, %to, "no peer transport: message dropped");
+            }
+        }
+        for (to, message) in shard.take_forwards() {
+            if let Some(transport) = &transport {
+                transport.send_forward(to, &message);
             }
         }
         progress |= snapshot_turn(core, &mut shard, &mut fetches, transport.as_deref());
@@ -499,6 +501,24 @@ async fn serve_shard<M: Machine + 'static>(
     }
     info!(%core, "shard stopped");
     Ok(())
+}
+
+/// Hands the shard what peers sent (consensus messages, forwarded requests and answers);
+/// whether anything arrived.
+fn receive_from_peers<M: Machine>(
+    transport: &Transport,
+    shard: &mut Shard<M>,
+) -> Result<bool, Fatal> {
+    let mut arrived = false;
+    for (from, group, message) in transport.receive() {
+        arrived = true;
+        shard.on_message(from, group, message)?;
+    }
+    for (from, message) in transport.receive_forwards() {
+        arrived = true;
+        shard.on_forward(from, message)?;
+    }
+    Ok(arrived)
 }
 
 /// Waits for work: an envelope, a disk completion, the next tick, or a stop.

@@ -33,7 +33,11 @@
 //! [`PEER_PENDING_SNAPSHOT_FRAMES_MAX`] per link; the fetcher's timeout resumes a transfer
 //! whose frames were dropped), the link writes it in the same single write per turn as the
 //! consensus messages, and received snapshot frames wait in their own inbound queue (at most
-//! [`PEER_INBOUND_SNAPSHOT_FRAMES_MAX`]) for [`Transport::receive_snapshots`].
+//! [`PEER_INBOUND_SNAPSHOT_FRAMES_MAX`]) for [`Transport::receive_snapshots`]. Forwarded
+//! requests and their answers (`shard/host/forward.rs`) take a third such path
+//! ([`Transport::send_forward`], [`Transport::receive_forwards`]; bounds
+//! [`PEER_PENDING_FORWARD_FRAMES_MAX`] and [`PEER_INBOUND_FORWARD_FRAMES_MAX`]; a dropped
+//! request is resent by the follower's timer).
 //! Reconnects back off from [`PEER_RECONNECT_MILLIS_MIN`] to [`PEER_RECONNECT_MILLIS_MAX`].
 
 use std::cell::RefCell;
@@ -49,13 +53,15 @@ use tracing::{debug, info, warn};
 
 use crate::consensus::Message;
 use crate::constants::{
-    PEER_CONNECT_TIMEOUT_MILLIS, PEER_INBOUND_MESSAGES_MAX, PEER_INBOUND_SNAPSHOT_FRAMES_MAX,
-    PEER_PENDING_MESSAGES_MAX, PEER_PENDING_SNAPSHOT_FRAMES_MAX, PEER_PORT_CORE_STRIDE,
-    PEER_RECONNECT_MILLIS_MAX, PEER_RECONNECT_MILLIS_MIN,
+    PEER_CONNECT_TIMEOUT_MILLIS, PEER_INBOUND_FORWARD_FRAMES_MAX, PEER_INBOUND_MESSAGES_MAX,
+    PEER_INBOUND_SNAPSHOT_FRAMES_MAX, PEER_PENDING_FORWARD_FRAMES_MAX, PEER_PENDING_MESSAGES_MAX,
+    PEER_PENDING_SNAPSHOT_FRAMES_MAX, PEER_PORT_CORE_STRIDE, PEER_RECONNECT_MILLIS_MAX,
+    PEER_RECONNECT_MILLIS_MIN,
 };
 use crate::types::{CoreIndex, GroupId, NodeId};
 use crate::wire::{
-    CheckedBody, Encoder, FrameReader, Handshake, SnapshotMessage, WireError, WireSnapshot,
+    CheckedBody, Encoder, ForwardMessage, FrameReader, Handshake, SnapshotMessage, WireError,
+    WireForward, WireSnapshot,
 };
 
 /// Who this core is, for handshakes.
@@ -75,6 +81,8 @@ struct Inbound {
     messages: VecDeque<(NodeId, GroupId, Message)>,
     /// Snapshot-transfer messages, apart: a chunk must not wait behind a full message queue.
     snapshots: VecDeque<(NodeId, SnapshotMessage)>,
+    /// Forwarded requests and their answers, apart for the same reason.
+    forwards: VecDeque<(NodeId, ForwardMessage)>,
     /// The shard task, woken when messages arrive.
     consumer: Option<Waker>,
     /// Readers waiting for room.
@@ -87,6 +95,7 @@ struct Link {
     address: SocketAddr,
     pending: Vec<(GroupId, Message)>,
     snapshots: Vec<WireSnapshot>,
+    forwards: Vec<WireForward>,
     dropped: u64,
     writer: Option<Waker>,
 }
@@ -120,6 +129,7 @@ impl Transport {
                 address,
                 pending: Vec::new(),
                 snapshots: Vec::new(),
+                forwards: Vec::new(),
                 dropped: 0,
                 writer: None,
             }));
@@ -166,6 +176,34 @@ impl Transport {
         }
     }
 
+    /// Queues a forwarding message for `to`; written with the link's next write. Dropped
+    /// beyond the bound, or for an unknown peer (the forwarding follower resends).
+    pub fn send_forward(&self, to: NodeId, message: &ForwardMessage) {
+        let Some(link) = self.links.get(&to) else {
+            debug!(%to, "no link to this node; forwarding frame dropped");
+            return;
+        };
+        let mut link = link.borrow_mut();
+        if link.forwards.len() >= PEER_PENDING_FORWARD_FRAMES_MAX {
+            link.dropped += 1;
+            return;
+        }
+        link.forwards.push(message.into());
+        if let Some(writer) = link.writer.take() {
+            writer.wake();
+        }
+    }
+
+    /// Takes every forwarding message received so far.
+    #[must_use]
+    pub fn receive_forwards(&self) -> Vec<(NodeId, ForwardMessage)> {
+        let mut inbound = self.inbound.borrow_mut();
+        for producer in inbound.producers.drain(..) {
+            producer.wake();
+        }
+        inbound.forwards.drain(..).collect()
+    }
+
     /// Takes every snapshot-transfer message received so far.
     #[must_use]
     pub fn receive_snapshots(&self) -> Vec<(NodeId, SnapshotMessage)> {
@@ -190,7 +228,10 @@ impl Transport {
     pub async fn arrived(&self) {
         futures_lite::future::poll_fn(|context| {
             let mut inbound = self.inbound.borrow_mut();
-            if inbound.messages.is_empty() && inbound.snapshots.is_empty() {
+            if inbound.messages.is_empty()
+                && inbound.snapshots.is_empty()
+                && inbound.forwards.is_empty()
+            {
                 inbound.consumer = Some(context.waker().clone());
                 Poll::Pending
             } else {
@@ -240,6 +281,7 @@ async fn run_link(identity: Identity, link: Rc<RefCell<Link>>) {
             let mut link = link.borrow_mut();
             link.pending.clear();
             link.snapshots.clear();
+            link.forwards.clear();
         }
         glommio::timer::sleep(Duration::from_millis(backoff)).await;
         backoff = (backoff * 2).min(PEER_RECONNECT_MILLIS_MAX);
@@ -307,18 +349,19 @@ async fn write_loop(
     loop {
         let batch = futures_lite::future::poll_fn(|context| {
             let mut link = link.borrow_mut();
-            if link.pending.is_empty() && link.snapshots.is_empty() {
+            if link.pending.is_empty() && link.snapshots.is_empty() && link.forwards.is_empty() {
                 link.writer = Some(context.waker().clone());
                 Poll::Pending
             } else {
                 Poll::Ready((
                     std::mem::take(&mut link.pending),
                     std::mem::take(&mut link.snapshots),
+                    std::mem::take(&mut link.forwards),
                 ))
             }
         })
         .await;
-        let (batch, snapshots) = batch;
+        let (batch, snapshots, forwards) = batch;
         for (group, message) in &batch {
             if let Err(error) = encoder.push(*group, message) {
                 warn!(%group, %error, "message not sent");
@@ -326,6 +369,9 @@ async fn write_loop(
         }
         for snapshot in &snapshots {
             encoder.push_snapshot(snapshot);
+        }
+        for forward in &forwards {
+            encoder.push_forward(forward);
         }
         if let Err(error) = stream.write_all(encoder.finish()).await {
             return error.to_string();
@@ -373,6 +419,7 @@ async fn read_loop(
         reader.filled(read);
         let mut received = Vec::new();
         let mut snapshots = Vec::new();
+        let mut forwards = Vec::new();
         while let Some(frame) = reader.next_frame().map_err(|error| describe(&error))? {
             let Some(sender) = from else {
                 let theirs = frame.handshake().map_err(|error| describe(&error))?;
@@ -387,16 +434,24 @@ async fn read_loop(
                 // The reader borrow ends with this frame; take the next one.
                 continue;
             };
-            if let CheckedBody::Snapshot(snapshot) = frame.body() {
-                let message = snapshot.to_snapshot_message().map_err(|error| describe(&error))?;
-                snapshots.push((sender, message));
+            match frame.body() {
+                CheckedBody::Snapshot(snapshot) => {
+                    let message =
+                        snapshot.to_snapshot_message().map_err(|error| describe(&error))?;
+                    snapshots.push((sender, message));
+                }
+                CheckedBody::Forward(forward) => {
+                    let message = forward.to_forward_message().map_err(|error| describe(&error))?;
+                    forwards.push((sender, message));
+                }
+                CheckedBody::Handshake(_) | CheckedBody::Messages(_) => {}
             }
             for envelope in frame.messages() {
                 let message = envelope.message().to_message().map_err(|error| describe(&error))?;
                 received.push((sender, envelope.group(), message));
             }
         }
-        deliver(inbound, received, snapshots).await;
+        deliver(inbound, received, snapshots, forwards).await;
     }
 }
 
@@ -405,8 +460,9 @@ async fn deliver(
     inbound: &Rc<RefCell<Inbound>>,
     received: Vec<(NodeId, GroupId, Message)>,
     snapshots: Vec<(NodeId, SnapshotMessage)>,
+    forwards: Vec<(NodeId, ForwardMessage)>,
 ) {
-    if received.is_empty() && snapshots.is_empty() {
+    if received.is_empty() && snapshots.is_empty() && forwards.is_empty() {
         return;
     }
     futures_lite::future::poll_fn(|context| {
@@ -414,6 +470,7 @@ async fn deliver(
         if inbound.messages.len() >= PEER_INBOUND_MESSAGES_MAX
             || (!snapshots.is_empty()
                 && inbound.snapshots.len() >= PEER_INBOUND_SNAPSHOT_FRAMES_MAX)
+            || (!forwards.is_empty() && inbound.forwards.len() >= PEER_INBOUND_FORWARD_FRAMES_MAX)
         {
             inbound.producers.push(context.waker().clone());
             Poll::Pending
@@ -425,6 +482,7 @@ async fn deliver(
     let mut inbound = inbound.borrow_mut();
     inbound.messages.extend(received);
     inbound.snapshots.extend(snapshots);
+    inbound.forwards.extend(forwards);
     if let Some(consumer) = inbound.consumer.take() {
         consumer.wake();
     }

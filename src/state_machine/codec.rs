@@ -454,3 +454,27 @@ pub fn decode_batch(bytes: &[u8]) -> Result<Vec<BatchEntry>, DecodeError> {
     }
     Ok(entries)
 }
+
+/// Encodes replies as one list (forwarded requests' answers between nodes).
+#[must_use]
+pub fn encode_replies(replies: &[Reply]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_length(&mut out, replies.len());
+    for reply in replies {
+        reply.put(&mut out);
+    }
+    out
+}
+
+/// Decodes what [`encode_replies`] made.
+///
+/// # Errors
+/// Malformed bytes, or bytes after the last reply.
+pub fn decode_replies(bytes: &[u8]) -> Result<Vec<Reply>, DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let replies = Vec::<Reply>::get(&mut reader)?;
+    if reader.remaining() != 0 {
+        return Err(DecodeError::Malformed("bytes after the last reply"));
+    }
+    Ok(replies)
+}

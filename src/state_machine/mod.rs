@@ -41,7 +41,7 @@ mod tests;
 
 pub use codec::{
     BATCH_FORMAT_VERSION, BatchBuilder, BatchEntry, COMMAND_FORMAT_VERSION, DecodeError,
-    decode_batch,
+    decode_batch, decode_replies, encode_replies,
 };
 pub use command::{
     Access, Command, Condition, ExpireCondition, ExpireKind, ScoreBound, SetOperation, SetOrigin,

@@ -20,6 +20,7 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 
 use super::error::WireError;
+use super::forward::WireForward;
 use super::frame::Frame;
 use super::handshake::{Handshake, WireHandshake};
 use super::header::{
@@ -125,6 +126,21 @@ impl Encoder {
         rkyv::api::high::to_bytes_in::<_, rancor::Error>(message, &mut self.output)
             .expect("archiving into memory cannot fail");
         self.end_frame(start, FrameKind::Snapshot, self.version);
+    }
+
+    /// Adds a forwarding frame holding `message` after the frames sealed so far (consensus
+    /// messages gathered before it are sealed first, so frames keep their order).
+    ///
+    /// # Panics
+    /// Never: archiving into memory cannot fail.
+    pub fn push_forward(&mut self, message: &WireForward) {
+        if !self.body.messages.is_empty() {
+            self.seal_messages();
+        }
+        let start = self.begin_frame();
+        rkyv::api::high::to_bytes_in::<_, rancor::Error>(message, &mut self.output)
+            .expect("archiving into memory cannot fail");
+        self.end_frame(start, FrameKind::Forward, self.version);
     }
 
     /// Messages gathered and not yet in a sealed frame.

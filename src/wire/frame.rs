@@ -10,6 +10,7 @@
 use rkyv::rancor;
 
 use super::error::WireError;
+use super::forward::ArchivedWireForward;
 use super::handshake::{ArchivedWireHandshake, Handshake};
 use super::header::{FRAME_ALIGNMENT_BYTES, FrameHeader, FrameKind, check_header};
 use super::message::{ArchivedWireBody, ArchivedWireEnvelope};
@@ -35,6 +36,8 @@ pub enum CheckedBody<'bytes> {
     Messages(&'bytes ArchivedWireBody),
     /// A snapshot frame's archive.
     Snapshot(&'bytes ArchivedWireSnapshot),
+    /// A forwarding frame's archive.
+    Forward(&'bytes ArchivedWireForward),
 }
 
 impl Frame {
@@ -58,6 +61,9 @@ impl Frame {
             ),
             FrameKind::Snapshot => CheckedBody::Snapshot(
                 rkyv::access::<ArchivedWireSnapshot, rancor::Error>(payload).map_err(invalid)?,
+            ),
+            FrameKind::Forward => CheckedBody::Forward(
+                rkyv::access::<ArchivedWireForward, rancor::Error>(payload).map_err(invalid)?,
             ),
         };
         Ok(CheckedFrame { header, body })
@@ -91,7 +97,7 @@ impl<'bytes> CheckedFrame<'bytes> {
     pub fn handshake(&self) -> Result<Handshake, WireError> {
         match self.body {
             CheckedBody::Handshake(handshake) => handshake.to_handshake(),
-            CheckedBody::Messages(_) | CheckedBody::Snapshot(_) => {
+            CheckedBody::Messages(_) | CheckedBody::Snapshot(_) | CheckedBody::Forward(_) => {
                 Err(WireError::HandshakeOutOfPlace("expected one"))
             }
         }
@@ -102,7 +108,7 @@ impl<'bytes> CheckedFrame<'bytes> {
     pub fn messages(&self) -> impl ExactSizeIterator<Item = &'bytes ArchivedWireEnvelope> {
         let messages: &'bytes [ArchivedWireEnvelope] = match self.body {
             CheckedBody::Messages(body) => body.messages.as_slice(),
-            CheckedBody::Handshake(_) | CheckedBody::Snapshot(_) => &[],
+            CheckedBody::Handshake(_) | CheckedBody::Snapshot(_) | CheckedBody::Forward(_) => &[],
         };
         messages.iter()
     }

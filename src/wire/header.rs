@@ -5,7 +5,7 @@
 //!        0    4 magic           "KLWF": refuses another protocol before trusting any length
 //!        4    4 checksum        CRC32C of bytes 8 .. frame end (header rest, payload, padding)
 //!        8    2 version         wire version of this frame's layout (handshake: sender's max)
-//!       10    1 kind            1 handshake, 2 messages
+//!       10    1 kind            1 handshake, 2 messages, 3 snapshot, 4 forward
 //!       11    1 flags           none defined; must be 0 (a new meaning needs a new version)
 //!       12    4 payload_length  bytes of the rkyv archive after the header (padding excluded)
 //!       16    8 sender          the sending node's id, checked against the handshake
@@ -25,10 +25,10 @@ use super::error::WireError;
 pub const WIRE_MAGIC: [u8; 4] = *b"KLWF";
 
 /// The wire version this build writes, and the newest it reads.
-pub const WIRE_VERSION: u16 = 2;
+pub const WIRE_VERSION: u16 = 3;
 
 /// The oldest wire version this build reads.
-pub const WIRE_VERSION_MIN: u16 = 2;
+pub const WIRE_VERSION_MIN: u16 = 3;
 
 /// Size of the frame header, in bytes: a multiple of 16, so a payload that follows a frame
 /// start at a 16-aligned address is 16-aligned too (rkyv reads it in place).
@@ -60,6 +60,8 @@ pub enum FrameKind {
     Messages = 2,
     /// One snapshot-transfer message (`snapshot.rs`); since version 2.
     Snapshot = 3,
+    /// One forwarded request or its answer (`forward.rs`); since version 3.
+    Forward = 4,
 }
 
 impl FrameKind {
@@ -70,6 +72,7 @@ impl FrameKind {
             1 => Some(FrameKind::Handshake),
             2 => Some(FrameKind::Messages),
             3 => Some(FrameKind::Snapshot),
+            4 => Some(FrameKind::Forward),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@
 
 mod encoder;
 mod error;
+mod forward;
 mod frame;
 mod handshake;
 mod header;
@@ -38,6 +39,10 @@ mod tests;
 
 pub use encoder::{ENCODER_OUTPUT_BYTES_KEPT, Encoder, through_the_wire};
 pub use error::WireError;
+pub use forward::{
+    ArchivedWireForward, ArchivedWireForwardKind, ForwardMessage, ForwardRefusal, WireForward,
+    WireForwardKind,
+};
 pub use frame::{CheckedBody, CheckedFrame, Frame};
 pub use handshake::{ArchivedWireHandshake, Handshake, WireHandshake};
 pub use header::{

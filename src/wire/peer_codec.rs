@@ -170,8 +170,9 @@ impl PeerCodec {
                     self.encoder.set_version(version);
                     self.state = State::Established { peer, version };
                 }
-                // Snapshot transfer runs on the transport's own path (`runtime/transport.rs`).
-                CheckedBody::Snapshot(_) => {}
+                // Snapshot transfer and forwarding run on the transport's own paths
+                // (`runtime/transport.rs`).
+                CheckedBody::Snapshot(_) | CheckedBody::Forward(_) => {}
                 CheckedBody::Messages(body) => {
                     for envelope in body.messages.iter() {
                         deliver(envelope.group(), envelope.message());

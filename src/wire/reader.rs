@@ -153,13 +153,15 @@ impl FrameReader {
             (FrameKind::Handshake, Some(_)) => {
                 return Err(WireError::HandshakeOutOfPlace("a second handshake"));
             }
-            (FrameKind::Messages | FrameKind::Snapshot, None) => {
+            (FrameKind::Messages | FrameKind::Snapshot | FrameKind::Forward, None) => {
                 return Err(WireError::HandshakeOutOfPlace("messages before the handshake"));
             }
-            (FrameKind::Messages | FrameKind::Snapshot, Some(peer)) if peer != header.sender => {
+            (FrameKind::Messages | FrameKind::Snapshot | FrameKind::Forward, Some(peer))
+                if peer != header.sender =>
+            {
                 return Err(WireError::WrongNode { expected: peer, found: header.sender });
             }
-            (FrameKind::Messages | FrameKind::Snapshot, Some(_)) => {}
+            (FrameKind::Messages | FrameKind::Snapshot | FrameKind::Forward, Some(_)) => {}
         }
         self.sequence += 1;
         self.start += size;

@@ -784,3 +784,73 @@ fn a_snapshot_chunk_out_of_bounds_or_with_a_bad_meta_is_refused() {
     let zero = crate::consensus::SnapshotMeta { slot: Slot(0), ..meta };
     assert!(matches!(chunk(&zero, 10, 0, 1), Err(WireError::InvalidMessage(_))));
 }
+
+/// Every forwarding message.
+fn every_forward_message() -> Vec<ForwardMessage> {
+    vec![
+        ForwardMessage::Request {
+            group: GroupId(5),
+            id: 77,
+            kind: WireForwardKind::Write,
+            batch: vec![9, 8, 7],
+        },
+        ForwardMessage::Request {
+            group: GroupId(5),
+            id: 78,
+            kind: WireForwardKind::Lease,
+            batch: Vec::new(),
+        },
+        ForwardMessage::Replies { group: GroupId(5), id: 77, replies: vec![1; 100] },
+        ForwardMessage::Refused {
+            group: GroupId(5),
+            id: 78,
+            reason: ForwardRefusal::NotMaster,
+            master: Some(node(2)),
+        },
+        ForwardMessage::Refused {
+            group: GroupId(6),
+            id: 79,
+            reason: ForwardRefusal::Overloaded,
+            master: None,
+        },
+    ]
+}
+
+#[test]
+fn forward_frames_round_trip_between_consensus_messages_in_order() {
+    let mut encoder = encoder();
+    encoder.push(GroupId(3), &every_message()[0]).unwrap();
+    for message in every_forward_message() {
+        encoder.push_forward(&WireForward::from(&message));
+    }
+    encoder.push(GroupId(3), &every_message()[1]).unwrap();
+    let bytes = encoder.finish().to_vec();
+    let buffer = aligned(&bytes);
+    let mut rest = buffer.as_slice();
+    let mut decoded = Vec::new();
+    while !rest.is_empty() {
+        let frame = Frame::check(rest).unwrap();
+        if let CheckedBody::Forward(forward) = frame.body() {
+            decoded.push(forward.to_forward_message().unwrap());
+        }
+        rest = &rest[frame.size_bytes()..];
+    }
+    assert_eq!(decoded, every_forward_message());
+    assert_eq!(decode_all(&bytes).len(), 2, "the consensus messages around them survive");
+}
+
+#[test]
+fn forward_frames_with_a_bad_reason_or_master_are_refused() {
+    for (reason, master) in [(0_u8, 0_u64), (9, 0)] {
+        let wire = WireForward::Refused { group: 1, id: 2, reason, master };
+        let mut encoder = encoder();
+        encoder.push_forward(&wire);
+        let buffer = aligned(encoder.finish());
+        let frame = Frame::check(buffer.as_slice()).unwrap();
+        let CheckedBody::Forward(forward) = frame.body() else { panic!("a forward frame") };
+        assert!(
+            matches!(forward.to_forward_message(), Err(WireError::InvalidMessage(_))),
+            "reason {reason} master {master}"
+        );
+    }
+}

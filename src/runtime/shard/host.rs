@@ -24,6 +24,11 @@
 //! [`ShardError::NotMaster`] and the caller may retry: writes carry (client, sequence), which
 //! the state machine deduplicates, so a retry never applies twice.
 //!
+//! Followers: a write or a linearizable/lease read at a replica that follows another master
+//! is forwarded to it (`host/forward.rs`): the same batching per turn, answered with the
+//! master's replies, resent with the same (client, sequence) when unanswered, so a write
+//! sent to any node works and applies once.
+//!
 //! Snapshots: each group keeps its latest durable snapshot (taken, installed from a peer, or
 //! recovered at start-up) in memory as `(SnapshotMeta, Arc<[u8]>)` ([`Shard::snapshot`]), so
 //! the runtime can stream it to a lagging peer without reading it back from the log. This
@@ -43,8 +48,12 @@
 //! quorum), name glommio, read a clock (time comes in with [`Shard::tick`]), or perform I/O
 //! other than through the requests it hands out.
 
+mod forward;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+
+use forward::remote_master;
 
 use super::storage::{RecoveredGroup, Storage, StorageEvent};
 use crate::consensus::{
@@ -52,15 +61,18 @@ use crate::consensus::{
     ValueKind,
 };
 use crate::constants::{
-    READS_PENDING_MAX, SHARD_BATCH_BYTES_MAX, SHARD_HOUSEKEEPING_KEYS_MAX,
-    SHARD_HOUSEKEEPING_TICKS, SHARD_MASTER_PREFERENCE_TICKS, SHARD_MASTER_WAIT_TICKS,
-    SHARD_PEER_LIVE_TICKS, SHARD_QUEUE_BYTES_MAX, SHARD_QUEUE_ENTRIES_MAX,
+    FORWARD_PAYLOAD_BYTES_MAX, READS_PENDING_MAX, SHARD_BATCH_BYTES_MAX,
+    SHARD_FORWARD_GIVE_UP_TICKS, SHARD_FORWARD_RESEND_TICKS, SHARD_FORWARD_RETRY_TICKS,
+    SHARD_FORWARDS_IN_FLIGHT_MAX, SHARD_HOUSEKEEPING_KEYS_MAX, SHARD_HOUSEKEEPING_TICKS,
+    SHARD_MASTER_PREFERENCE_TICKS, SHARD_MASTER_WAIT_TICKS, SHARD_PEER_LIVE_TICKS,
+    SHARD_QUEUE_BYTES_MAX, SHARD_QUEUE_ENTRIES_MAX, SHARD_REMOTE_REQUESTS_MAX,
 };
 use crate::log::disk::{Completion, FileId, OpId, Request as DiskRequest};
 use crate::log::open::{OpenError, Opened, Opener};
 use crate::log::superblock::Superblock;
 use crate::log::writer::WriterOptions;
 use crate::types::{GroupId, NodeId, Slot};
+use crate::wire::{ForwardMessage, ForwardRefusal, WireForwardKind};
 
 /// The replicated state machine a shard drives (`state_machine::StateMachine` in the node;
 /// small ones in tests). Applying the same batches in the same order must give the same state
@@ -72,6 +84,18 @@ pub trait Machine {
     type Reply;
     /// Encodes writes as one batch: (client, sequence, command) each.
     fn encode_batch(&self, entries: &[(u64, u64, &Self::Command)]) -> Vec<u8>;
+    /// Decodes a batch [`Machine::encode_batch`] made (one a follower forwarded).
+    ///
+    /// # Errors
+    /// The bytes are not such a batch.
+    fn decode_batch(&self, batch: &[u8]) -> Result<Vec<(u64, u64, Self::Command)>, String>;
+    /// Encodes replies for the follower that forwarded their requests.
+    fn encode_replies(&self, replies: &[Self::Reply]) -> Vec<u8>;
+    /// Decodes what [`Machine::encode_replies`] made.
+    ///
+    /// # Errors
+    /// The bytes are not such a list.
+    fn decode_replies(&self, bytes: &[u8]) -> Result<Vec<Self::Reply>, String>;
     /// Applies a chosen batch at the master's stamp; one reply per entry, in order.
     ///
     /// # Errors
@@ -101,6 +125,15 @@ pub struct Token(pub u64);
 
 /// The token of the writes a master proposes for itself (housekeeping): never answered.
 const HOUSEKEEPING: Token = Token(u64::MAX);
+
+/// Tokens from here up (below [`HOUSEKEEPING`]) name the entries of requests a follower
+/// forwarded: their replies go back to it, not to the host. Hosts number their tokens from
+/// the bottom and never reach this.
+const REMOTE_TOKENS: u64 = 1 << 63;
+
+fn is_remote(token: Token) -> bool {
+    token.0 >= REMOTE_TOKENS && token != HOUSEKEEPING
+}
 
 /// What a read carried through the log counts against the byte bounds.
 const READ_IN_BATCH_BYTES: usize = 64;
@@ -254,6 +287,50 @@ struct Group<M: Machine> {
     snapshot: Option<(SnapshotMeta, Arc<[u8]>)>,
     /// A snapshot being written (taken or installed) until the storage reports it durable.
     writing: Option<(SnapshotMeta, Arc<[u8]>)>,
+    /// Requests forwarded to the master and not answered yet, by request id.
+    forwarded: BTreeMap<u64, Forwarded<M::Command>>,
+    /// Reads to forward to the master with this turn's flush.
+    forward_reads: Vec<(Consistency, M::Command, Token)>,
+}
+
+/// A request a follower forwarded to its group's master.
+#[derive(Debug)]
+struct Forwarded<C> {
+    /// Its entries, kept to run them here if this replica becomes the master.
+    entries: ForwardedEntries<C>,
+    /// The encoded batch, for resends.
+    batch: Vec<u8>,
+    /// Where it went last.
+    to: NodeId,
+    /// The tick it was first sent.
+    first: u64,
+    /// The tick it is sent again, unless answered first.
+    resend: u64,
+}
+
+#[derive(Debug)]
+enum ForwardedEntries<C> {
+    /// Writes (and reads behind them), in queue order.
+    Writes(Vec<Queued<C>>),
+    /// Reads of one consistency.
+    Reads(Consistency, Vec<(C, Token)>),
+}
+
+impl<C> ForwardedEntries<C> {
+    fn tokens(&self) -> Vec<Token> {
+        match self {
+            ForwardedEntries::Writes(queued) => queued.iter().map(|q| q.token).collect(),
+            ForwardedEntries::Reads(_, reads) => reads.iter().map(|(_, token)| *token).collect(),
+        }
+    }
+}
+
+/// A request a follower forwarded here, while its entries run.
+#[derive(Debug)]
+struct Remote<R> {
+    replies: Vec<Option<R>>,
+    missing: usize,
+    failed: Option<ShardError>,
 }
 
 impl<M: Machine> Group<M> {
@@ -290,6 +367,10 @@ pub struct ShardStats {
     pub overloaded: u64,
     /// Writes answered `NotMaster` because another value took their slot.
     pub writes_lost_slot: u64,
+    /// Requests (batches) this shard forwarded to a master, resends included.
+    pub forwards_sent: u64,
+    /// Forwarded requests this shard received as master.
+    pub forwards_received: u64,
 }
 
 /// One core's groups. See the module documentation.
@@ -306,6 +387,16 @@ pub struct Shard<M: Machine> {
     wanted: Vec<(GroupId, NodeId, Slot)>,
     /// The tick each peer was last heard from (any group).
     last_heard: BTreeMap<NodeId, u64>,
+    /// Forwarding messages to send: (to, message).
+    forwards: Vec<(NodeId, ForwardMessage)>,
+    /// The next id of a request this shard forwards.
+    next_forward: u64,
+    /// The next token of an entry a follower forwarded here.
+    next_remote: u64,
+    /// Entries of forwarded requests running here: token -> (request, position).
+    remote_tokens: BTreeMap<Token, ((NodeId, GroupId, u64), usize)>,
+    /// Forwarded requests running here, by (follower, group, its request id).
+    remote: BTreeMap<(NodeId, GroupId, u64), Remote<M::Reply>>,
     /// The stats so far.
     pub stats: ShardStats,
 }
@@ -331,6 +422,11 @@ impl<M: Machine> Shard<M> {
             replies: Vec::new(),
             wanted: Vec::new(),
             last_heard: BTreeMap::new(),
+            forwards: Vec::new(),
+            next_forward: 0,
+            next_remote: REMOTE_TOKENS,
+            remote_tokens: BTreeMap::new(),
+            remote: BTreeMap::new(),
             stats: ShardStats::default(),
         }
     }
@@ -458,6 +554,8 @@ impl<M: Machine> Shard<M> {
                 stamp_millis,
                 snapshot,
                 writing: None,
+                forwarded: BTreeMap::new(),
+                forward_reads: Vec::new(),
             });
         }
         self.phase = Phase::Serving(storage, groups);
@@ -485,6 +583,7 @@ impl<M: Machine> Shard<M> {
             }
             self.expire_waits(index);
             self.release_parked(index)?;
+            self.forward_timers(index);
         }
         Ok(())
     }
@@ -534,9 +633,6 @@ impl<M: Machine> Shard<M> {
         let index = self.group_index(group).ok_or_else(|| self.unavailable(group))?;
         let Phase::Serving(_, groups) = &mut self.phase else { unreachable!("indexed") };
         let target = &mut groups[index];
-        if !target.replica.is_serving() && !target.awaits_master() {
-            return Err(ShardError::NotMaster { master: target.replica.master() });
-        }
         let full = target.queue.len() >= SHARD_QUEUE_ENTRIES_MAX
             || (target.queued_bytes + queued.bytes > SHARD_QUEUE_BYTES_MAX
                 && !target.queue.is_empty());
@@ -586,6 +682,18 @@ impl<M: Machine> Shard<M> {
             let reply = target.machine.read(now.max(target.stamp_millis), &command);
             self.stats.reads_served += 1;
             self.replies.push((token, Ok(reply)));
+            return Ok(());
+        }
+        if let Some(master) = remote_master(target) {
+            // A follower: the master serves it (`Shard::flush` forwards this turn's reads).
+            if is_remote(token) {
+                return Err(ShardError::NotMaster { master: Some(master) });
+            }
+            if target.forward_reads.len() >= READS_PENDING_MAX {
+                self.stats.overloaded += 1;
+                return Err(ShardError::Overloaded);
+            }
+            target.forward_reads.push((consistency, command, token));
             return Ok(());
         }
         if target.reads.len() >= READS_PENDING_MAX {
@@ -659,6 +767,7 @@ impl<M: Machine> Shard<M> {
     pub fn flush(&mut self) -> Result<(), Fatal> {
         for index in 0..self.group_count() {
             self.propose_queue(index)?;
+            self.forward_reads(index);
         }
         Ok(())
     }
@@ -668,6 +777,10 @@ impl<M: Machine> Shard<M> {
             let Phase::Serving(_, groups) = &mut self.phase else { return Ok(()) };
             let group = &mut groups[index];
             if group.queue.is_empty() || group.awaits_master() {
+                return self.release_parked(index);
+            }
+            if remote_master(group).is_some() {
+                self.forward_queue(index);
                 return self.release_parked(index);
             }
             let mut bytes = 0;
@@ -704,10 +817,9 @@ impl<M: Machine> Shard<M> {
                     self.fail_queue(index, &ShardError::NotMaster { master });
                     return Ok(());
                 }
-                Err(ProposeError::Transferring) => {
-                    self.fail_queue(index, &ShardError::NotMaster { master: None });
-                    return Ok(());
-                }
+                // A transfer ends within `TRANSFER_TICKS_MAX`: the queue waits, then is
+                // proposed here or forwarded to the new master.
+                Err(ProposeError::Transferring) => return self.release_parked(index),
             }
             self.effects(index, effects)?;
         }
@@ -780,9 +892,17 @@ impl<M: Machine> Shard<M> {
 
     /// Replies ready: (token, reply or error).
     pub fn take_replies(&mut self) -> Vec<(Token, Result<M::Reply, ShardError>)> {
+        self.route_remote_replies();
         let mut replies = std::mem::take(&mut self.replies);
         replies.retain(|(token, _)| *token != HOUSEKEEPING);
         replies
+    }
+
+    /// Forwarding messages to send: (to, message): requests to masters, answers to
+    /// followers.
+    pub fn take_forwards(&mut self) -> Vec<(NodeId, ForwardMessage)> {
+        self.route_remote_replies();
+        std::mem::take(&mut self.forwards)
     }
 
     /// Snapshots replicas asked for from peers: (group, from, slot). The host fetches each

@@ -1,6 +1,7 @@
 //! Tests of [`Shard`] over the simulated disk: a write is answered only once its batch is
 //! applied, survives power loss and restart; three shards replicate through their outboxes;
-//! followers refuse writes and linearizable reads with the master's name; full queues refuse.
+//! followers forward writes and reads to the master, exactly once across a master failure;
+//! full queues refuse.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +23,8 @@ const GROUP: GroupId = GroupId(0);
 struct Kv {
     map: BTreeMap<Vec<u8>, Vec<u8>>,
     sessions: BTreeMap<u64, (u64, Option<Vec<u8>>)>,
+    /// Writes applied (retries answered from `sessions` not counted).
+    applied: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -72,6 +75,50 @@ impl Machine for Kv {
         out
     }
 
+    fn decode_batch(&self, mut batch: &[u8]) -> Result<Vec<(u64, u64, Command)>, String> {
+        let mut entries = Vec::new();
+        while !batch.is_empty() {
+            let client = u64::from_le_bytes(take(&mut batch, 8)?.try_into().unwrap());
+            let sequence = u64::from_le_bytes(take(&mut batch, 8)?.try_into().unwrap());
+            if batch.starts_with(&u32::MAX.to_le_bytes()) {
+                take(&mut batch, 4)?;
+                entries.push((client, sequence, Command::Get(take_bytes(&mut batch)?.to_vec())));
+                continue;
+            }
+            let key = take_bytes(&mut batch)?.to_vec();
+            let value = take_bytes(&mut batch)?.to_vec();
+            entries.push((client, sequence, Command::Set(key, value)));
+        }
+        Ok(entries)
+    }
+
+    fn encode_replies(&self, replies: &[Option<Vec<u8>>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for reply in replies {
+            match reply {
+                None => out.push(0),
+                Some(bytes) => {
+                    out.push(1);
+                    put(&mut out, bytes);
+                }
+            }
+        }
+        out
+    }
+
+    fn decode_replies(&self, mut bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let mut replies = Vec::new();
+        while let Some((&tag, rest)) = bytes.split_first() {
+            bytes = rest;
+            replies.push(match tag {
+                0 => None,
+                1 => Some(take_bytes(&mut bytes)?.to_vec()),
+                _ => return Err(format!("reply tag {tag}")),
+            });
+        }
+        Ok(replies)
+    }
+
     fn apply_batch(
         &mut self,
         _stamp: u64,
@@ -97,6 +144,7 @@ impl Machine for Kv {
                 continue;
             }
             let reply = self.map.insert(key, value);
+            self.applied += 1;
             self.sessions.insert(client, (sequence, reply.clone()));
             replies.push(reply);
         }
@@ -196,9 +244,22 @@ fn run(nodes: &mut [Node], mut now: u64, ticks: u64) -> u64 {
                 let target = usize::try_from(to.get() - 1).unwrap();
                 nodes[target].shard.on_message(from, group, message).unwrap();
             }
+            deliver_forwards(nodes, index, None);
         }
     }
     now
+}
+
+/// Hands node `index`'s forwarding messages to their targets (none to or from `down`).
+fn deliver_forwards(nodes: &mut [Node], index: usize, down: Option<usize>) {
+    let from = node(u64::try_from(index).unwrap() + 1);
+    for (to, message) in nodes[index].shard.take_forwards() {
+        let target = usize::try_from(to.get() - 1).unwrap();
+        if Some(target) != down && Some(index) != down {
+            nodes[target].shard.on_forward(from, message).unwrap();
+        }
+    }
+    nodes[index].replies.extend(nodes[index].shard.take_replies());
 }
 
 fn master_index(nodes: &[Node]) -> Option<usize> {
@@ -263,7 +324,7 @@ fn a_single_node_answers_a_write_once_durable_and_keeps_it_across_power_loss() {
 }
 
 #[test]
-fn three_shards_replicate_and_followers_name_the_master() {
+fn three_shards_replicate_and_followers_forward_to_the_master() {
     let mut nodes: Vec<Node> = (1..=3)
         .map(|id| Node::new(id, 3, SimDisk::new(id, SimDiskOptions::default()), 1_000))
         .collect();
@@ -275,21 +336,64 @@ fn three_shards_replicate_and_followers_name_the_master() {
     assert_eq!(reply_of(&nodes[master], 1), Some(&Ok(None)));
     // The commit reaches followers with the next heartbeat.
     let now = run(&mut nodes, now, 20);
+    assert_eq!(nodes[follower].shard.stats.forwards_sent, 0);
 
+    // A write and reads at a follower: the write and the linearizable read go to the master
+    // (answered with the master's replies, once the write is chosen); the stale read is
+    // served from the follower's own state.
     nodes[follower].shard.submit(set(2, "k", "w"));
-    nodes[follower].shard.submit(get(3, "k", Consistency::Linearizable));
     nodes[follower].shard.submit(get(4, "k", Consistency::Stale));
-    let _ = run(&mut nodes, now, 5);
-    let master_id = Some(node(u64::try_from(master).unwrap() + 1));
-    assert_eq!(
-        reply_of(&nodes[follower], 2),
-        Some(&Err(ShardError::NotMaster { master: master_id }))
-    );
-    assert_eq!(
-        reply_of(&nodes[follower], 3),
-        Some(&Err(ShardError::NotMaster { master: master_id }))
-    );
+    let now = run(&mut nodes, now, 5);
+    assert_eq!(reply_of(&nodes[follower], 2), Some(&Ok(Some(b"v".to_vec()))));
     assert_eq!(reply_of(&nodes[follower], 4), Some(&Ok(Some(b"v".to_vec()))));
+    nodes[follower].shard.submit(get(3, "k", Consistency::Linearizable));
+    nodes[follower].shard.submit(get(5, "k", Consistency::Lease));
+    let _ = run(&mut nodes, now, 5);
+    assert_eq!(reply_of(&nodes[follower], 3), Some(&Ok(Some(b"w".to_vec()))), "latest write");
+    assert_eq!(reply_of(&nodes[follower], 5), Some(&Ok(Some(b"w".to_vec()))));
+    assert_eq!(nodes[follower].shard.stats.forwards_sent, 3, "one write, two reads");
+    assert_eq!(nodes[master].shard.stats.forwards_received, 3);
+}
+
+#[test]
+fn a_forwarded_write_survives_its_master_failing_and_applies_once() {
+    for seed in 0..3 {
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|id| {
+                Node::new(id, 3, SimDisk::new(id + 100 * seed, SimDiskOptions::default()), 1_000)
+            })
+            .collect();
+        let now = run(&mut nodes, 1_000, 700);
+        assert_eq!(master_index(&nodes), Some(0), "seed {seed}: node 1 holds the group");
+        // The follower forwards; the master receives the request and may propose it, then
+        // goes down (it neither runs nor receives from now on).
+        nodes[2].shard.submit(set(7, "k", "once"));
+        nodes[2].shard.flush().unwrap();
+        deliver_forwards(&mut nodes, 2, None);
+        nodes[0].shard.flush().unwrap();
+        if seed > 0 {
+            // The master got as far as sending its Accepts.
+            for (to, group, message) in nodes[0].shard.take_outbox() {
+                let target = usize::try_from(to.get() - 1).unwrap();
+                nodes[target].shard.on_message(node(1), group, message).unwrap();
+            }
+        }
+        let now = run_fetching(&mut nodes, Some(0), now, 400);
+        let master = master_index(&nodes[1..]).map(|i| i + 1).expect("nodes 2, 3 elect");
+        assert!(
+            matches!(reply_of(&nodes[2], 7), Some(Ok(None))),
+            "seed {seed}: the write is answered, by the new master: {:?}",
+            reply_of(&nodes[2], 7)
+        );
+        // Exactly once: the session table of the machine records one application.
+        nodes[2].shard.submit(get(8, "k", Consistency::Linearizable));
+        let _ = run_fetching(&mut nodes, Some(0), now, 10);
+        assert_eq!(reply_of(&nodes[2], 8), Some(&Ok(Some(b"once".to_vec()))), "seed {seed}");
+        assert!(nodes[2].shard.stats.forwards_sent >= 2, "resent after the failure");
+        let machine = nodes[master].shard.machine(GROUP).unwrap();
+        assert_eq!(machine.map.get(b"k".as_slice()), Some(&b"once".to_vec()));
+        assert_eq!(machine.applied, 1, "seed {seed}: applied once");
+    }
 }
 
 #[test]
@@ -436,6 +540,7 @@ fn run_fetching(nodes: &mut [Node], down: Option<usize>, mut now: u64, ticks: u6
                     nodes[target].shard.on_message(from, group, message).unwrap();
                 }
             }
+            deliver_forwards(nodes, index, down);
             for (group, peer, slot) in nodes[index].shard.take_snapshots_wanted() {
                 let source = usize::try_from(peer.get() - 1).unwrap();
                 match nodes[source].shard.snapshot(group) {
