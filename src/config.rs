@@ -41,6 +41,8 @@ pub struct Config {
     pub initial_cluster: BTreeMap<NodeId, Option<SocketAddr>>,
     /// Most verbose log level printed.
     pub log_level: LogLevel,
+    /// Address of the Prometheus metrics endpoint (`GET /metrics`), if any.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -100,6 +102,8 @@ pub struct Settings {
     pub initial_cluster: Option<String>,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub log_level: Option<String>,
+    /// See [`Config::metrics_listen`].
+    pub metrics_listen: Option<String>,
 }
 
 /// An integer setting as written: a TOML integer, or text from a flag.
@@ -217,6 +221,7 @@ impl Settings {
             peer_listen: overrides.peer_listen.or(self.peer_listen),
             initial_cluster: overrides.initial_cluster.or(self.initial_cluster),
             log_level: overrides.log_level.or(self.log_level),
+            metrics_listen: overrides.metrics_listen.or(self.metrics_listen),
         }
     }
 
@@ -325,7 +330,24 @@ impl Settings {
             })?,
         };
 
-        Ok(Config { listen, data_dir, cores, node_id, peer_listen, initial_cluster, log_level })
+        let metrics_listen =
+            match merged.metrics_listen.as_deref() {
+                None => None,
+                Some(text) => Some(parse_address(text).map_err(|message| {
+                    error("metrics-listen", from_flag.metrics_listen, message)
+                })?),
+            };
+
+        Ok(Config {
+            listen,
+            data_dir,
+            cores,
+            node_id,
+            peer_listen,
+            initial_cluster,
+            log_level,
+            metrics_listen,
+        })
     }
 }
 
@@ -338,6 +360,7 @@ struct FromFlag {
     peer_listen: bool,
     initial_cluster: bool,
     log_level: bool,
+    metrics_listen: bool,
 }
 
 impl FromFlag {
@@ -350,6 +373,7 @@ impl FromFlag {
             peer_listen: flags.peer_listen.is_some(),
             initial_cluster: flags.initial_cluster.is_some(),
             log_level: flags.log_level.is_some(),
+            metrics_listen: flags.metrics_listen.is_some(),
         }
     }
 }

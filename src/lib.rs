@@ -20,6 +20,7 @@
 //! `sim` (tests and the `sim` feature) drives consensus, log, state machine and the runtime's
 //! shard logic in one deterministic thread.
 
+pub mod admin;
 pub mod config;
 pub mod consensus;
 pub mod constants;

@@ -32,6 +32,25 @@ enum Command {
     Server(ServerArgs),
     /// Start a local cluster of `klein server` processes (one core each) and stop it on Ctrl-C.
     Dev(DevArgs),
+    /// Ask a running node about itself (over its Redis-protocol listener).
+    Admin(AdminArgs),
+}
+
+/// Flags of `klein admin`.
+#[derive(Args, Debug)]
+struct AdminArgs {
+    /// The node's RESP address.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:6379", global = true)]
+    address: std::net::SocketAddr,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Per group: role, master, ballot, chosen and applied slots, and (at a master) each
+    /// peer's lag (`KLEIN STATUS`).
+    Status,
 }
 
 /// Flags of `klein dev`.
@@ -55,7 +74,7 @@ struct DevArgs {
 #[derive(Args, Debug)]
 struct ServerArgs {
     /// TOML configuration file (keys: listen, `data_dir`, cores, `node_id`, `peer_listen`,
-    /// `initial_cluster`, `log_level`).
+    /// `initial_cluster`, `log_level`, `metrics_listen`).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// RESP listen address [default: 127.0.0.1:6379].
@@ -80,6 +99,9 @@ struct ServerArgs {
     /// Log level: error, warn, info, debug or trace [default: info].
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Prometheus metrics endpoint (`GET /metrics`) listen address [default: none].
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_listen: Option<String>,
 }
 
 impl ServerArgs {
@@ -92,6 +114,7 @@ impl ServerArgs {
             peer_listen: self.peer_listen.clone(),
             initial_cluster: self.initial_cluster.clone(),
             log_level: self.log_level.clone(),
+            metrics_listen: self.metrics_listen.clone(),
         }
     }
 }
@@ -111,6 +134,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Server(args) => server(&args),
         Command::Dev(args) => dev(&args),
+        Command::Admin(args) => admin(&args),
+    }
+}
+
+/// `klein admin ...`: one admin command to one node, its answer printed.
+fn admin(args: &AdminArgs) -> ExitCode {
+    let arguments: &[&str] = match args.command {
+        AdminCommand::Status => &["KLEIN", "STATUS"],
+    };
+    match klein::admin::request(args.address, arguments) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("klein admin: {error}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
     }
 }
 

@@ -30,6 +30,9 @@ fn free_port() -> u16 {
 
 /// Three nodes, their data directories and peer ports.
 struct Cluster {
+    /// Each node's peer port and metrics port.
+    peer_ports: Vec<u16>,
+    metrics_ports: Vec<u16>,
     dirs: Vec<PathBuf>,
     flags: Vec<Vec<String>>,
     nodes: Vec<Option<Server>>,
@@ -46,7 +49,15 @@ impl Cluster {
             .map(|(index, port)| format!("{}=127.0.0.1:{port}", index + 1))
             .collect();
         let members = members.join(",");
-        let mut cluster = Cluster { dirs: vec![], flags: vec![], nodes: vec![], root };
+        let metrics_ports: Vec<u16> = (0..count).map(|_| free_port()).collect();
+        let mut cluster = Cluster {
+            peer_ports: peers.clone(),
+            metrics_ports: metrics_ports.clone(),
+            dirs: vec![],
+            flags: vec![],
+            nodes: vec![],
+            root,
+        };
         for (index, port) in peers.iter().enumerate() {
             cluster.dirs.push(cluster.root.path().join(format!("n{}", index + 1)));
             cluster.flags.push(vec![
@@ -58,6 +69,8 @@ impl Cluster {
                 format!("127.0.0.1:{port}"),
                 "--initial-cluster".into(),
                 members.clone(),
+                "--metrics-listen".into(),
+                format!("127.0.0.1:{}", metrics_ports[index]),
             ]);
         }
         let nodes: Vec<Option<Server>> =
@@ -378,5 +391,120 @@ fn a_node_restarted_after_its_peers_truncated_their_logs_catches_up_by_snapshot(
     assert!(
         lines.iter().any(|line| line.contains("snapshot fetched; installing")),
         "no snapshot was installed"
+    );
+}
+
+/// `klein admin status` against node `index`: its output.
+fn admin_status(cluster: &Cluster, index: usize) -> String {
+    let address = cluster.nodes[index].as_ref().unwrap().address;
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_klein"))
+        .args(["admin", "status", "--address", &address.to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `GET /metrics` from node `index`.
+fn scrape(cluster: &Cluster, index: usize) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", cluster.metrics_ports[index])).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    response
+}
+
+/// The value of the metric line that starts with `prefix` (name and labels).
+fn metric(text: &str, prefix: &str) -> Option<u64> {
+    text.lines().find(|line| line.starts_with(prefix))?.rsplit(' ').next()?.parse().ok()
+}
+
+#[test]
+fn status_info_and_metrics_report_masters_and_garbage_peers_are_refused() {
+    let mut cluster = Cluster::start(3);
+    // Masters settle on node 1 (the lowest live node id): every group's line says so, on
+    // node 1 as master and on node 2 as follower.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (first, second) = (admin_status(&cluster, 0), admin_status(&cluster, 1));
+        let groups = |text: &str| text.lines().filter(|l| l.starts_with("group ")).count();
+        let settled = groups(&first) > 0
+            && first
+                .lines()
+                .filter(|l| l.starts_with("group "))
+                .all(|l| l.contains("role master master 1 "))
+            && groups(&second) == groups(&first)
+            && second
+                .lines()
+                .filter(|l| l.starts_with("group "))
+                .all(|l| l.contains("role follower master 1 "));
+        if settled {
+            println!("cluster: klein admin status on node 1:\n{first}");
+            assert!(first.starts_with("node 1\n"));
+            assert!(first.contains("voters 1,2,3"), "{first}");
+            assert!(first.contains("lag[2] "), "a master reports each peer's lag: {first}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "masters did not settle on node 1:\n{first}\n{second}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Writes through node 2 (forwarded) show in node 1's counters and key counts.
+    let mut connection = connect(&cluster, 1);
+    for index in 0..50 {
+        let () =
+            redis::cmd("SET").arg(format!("m:{index}")).arg(index).query(&mut connection).unwrap();
+    }
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut connection).unwrap();
+    assert!(info.contains("role:slave") && info.contains("klein_groups_mastered:0"), "{info}");
+    // Reports are published once per tick (10 ms): poll briefly.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let info = loop {
+        let info: String = redis::cmd("INFO").query(&mut connect(&cluster, 0)).unwrap();
+        if info.contains("# Keyspace\r\ndb0:keys=50,") || Instant::now() > deadline {
+            break info;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(info.contains("role:master"), "{info}");
+    assert!(info.contains("# Keyspace\r\ndb0:keys=50,"), "{info}");
+    let metrics = scrape(&cluster, 0);
+    assert!(metric(&metrics, "klein_writes_proposed_total{node=\"1\",core=\"0\"}").unwrap() >= 50);
+    assert!(metric(&metrics, "klein_forwards_received_total{node=\"1\"").unwrap() >= 50);
+    assert_eq!(metric(&metrics, "klein_group_master{node=\"1\",group=\"0\"}"), Some(1));
+    let follower = scrape(&cluster, 1);
+    assert!(metric(&follower, "klein_forwards_sent_total{node=\"2\"").unwrap() >= 50);
+    assert_eq!(metric(&follower, "klein_group_master_node{node=\"2\",group=\"0\"}"), Some(1));
+
+    // A peer that sends garbage, and one from another cluster, are refused with a log line;
+    // the node keeps serving.
+    let peer = ("127.0.0.1", cluster.peer_ports[0]);
+    let mut garbage = std::net::TcpStream::connect(peer).unwrap();
+    std::io::Write::write_all(&mut garbage, &[0xAB; 256]).unwrap();
+    let mut stranger = std::net::TcpStream::connect(peer).unwrap();
+    let mut encoder = klein::wire::Encoder::new(klein::types::NodeId::new(9).unwrap());
+    encoder.handshake(&klein::wire::Handshake::ours(
+        0xBAD,
+        klein::types::NodeId::new(9).unwrap(),
+        klein::types::NodeId::new(1),
+        klein::types::CoreIndex(0),
+    ));
+    std::io::Write::write_all(&mut stranger, encoder.finish()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let () =
+        redis::cmd("SET").arg("after").arg("garbage").query(&mut connect(&cluster, 0)).unwrap();
+    let value: String = redis::cmd("GET").arg("after").query(&mut connection).unwrap();
+    assert_eq!(value, "garbage");
+    let node = cluster.nodes[0].take().unwrap();
+    node.signal(rustix::process::Signal::TERM);
+    let (_, lines) = node.wait();
+    let refused: Vec<&String> =
+        lines.iter().filter(|line| line.contains("peer connection closed")).collect();
+    assert!(refused.iter().any(|line| line.contains("magic")), "garbage not logged: {refused:?}");
+    assert!(
+        refused.iter().any(|line| line.contains("incompatible peer")),
+        "the stranger not logged: {refused:?}"
     );
 }

@@ -72,6 +72,8 @@ const LAYERS: &[Layer] = &[
     },
     // The load generator is a client of the server over TCP: it may not use the server's code.
     Layer { name: "loadgen", level: "tool", allowed: &[] },
+    // The operator's client (`klein admin`) talks RESP to a node over TCP, like loadgen.
+    Layer { name: "admin", level: "tool", allowed: &[] },
     Layer {
         name: "sim",
         level: "sim",

@@ -75,6 +75,10 @@ impl Machine for crate::state_machine::StateMachine {
             .map_err(|error| error.to_string())
     }
 
+    fn sizes(&self) -> (u64, u64, u64) {
+        (self.key_count() as u64, self.expires_count() as u64, self.used_memory())
+    }
+
     fn encode_replies(&self, replies: &[Reply]) -> Vec<u8> {
         crate::state_machine::encode_replies(replies)
     }
@@ -290,7 +294,7 @@ fn services(
     make_handler: Option<&dyn Fn(Handle) -> Arc<dyn ConnectionHandler>>,
 ) -> (Handle, Services<crate::state_machine::StateMachine>) {
     let groups = u32::try_from(config.cores * GROUPS_PER_CORE).expect("cores are bounded");
-    let router = Arc::new(Router::new(config.cores, groups));
+    let router = Arc::new(Router::new(config.node_id, config.cores, groups));
     let handle = Handle::new(Arc::clone(&router));
     let handler = make_handler.map(|make| make(handle.clone()));
     let make_machine = Arc::new(move || crate::state_machine::StateMachine::new(limits));
@@ -337,6 +341,12 @@ impl Clone for Handle {
 }
 
 impl Handle {
+    /// What the node's cores report (replication state, counters).
+    #[must_use]
+    pub fn status(&self) -> &crate::runtime::status::NodeStatus {
+        self.router.status()
+    }
+
     fn new(router: Arc<Router<Command, Reply>>) -> Handle {
         let counter = NEXT_CLIENT.fetch_add(1, Ordering::Relaxed) + EMBEDDED_CLIENT_ID_BASE;
         let client = client_prefix() | (counter & ((1 << CLIENT_ID_COUNTER_BITS) - 1));

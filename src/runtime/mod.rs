@@ -28,10 +28,12 @@ pub mod disk_modes;
 mod enospc_tests;
 pub mod log_bench;
 pub mod memlock;
+pub mod metrics;
 pub mod node;
 pub mod shard;
 mod shutdown;
 pub mod snapshot_fetch;
+pub mod status;
 pub mod transport;
 
 use std::cell::Cell;
@@ -148,6 +150,14 @@ pub enum RuntimeError {
         /// What went wrong.
         reason: String,
     },
+    /// The metrics endpoint could not be bound.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        /// The address.
+        address: SocketAddr,
+        /// The failure.
+        source: io::Error,
+    },
     /// The RESP listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -228,6 +238,13 @@ where
     if services.handler.is_some() {
         refuse_shared_port(config.listen)?;
     }
+    let _metrics = match config.metrics_listen {
+        Some(address) => Some(
+            metrics::start(address, Arc::clone(&services.router))
+                .map_err(|source| RuntimeError::Metrics { address, source })?,
+        ),
+        None => None,
+    };
 
     let mut handles = Vec::with_capacity(config.cores);
     let mut reports = Vec::with_capacity(config.cores);

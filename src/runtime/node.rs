@@ -44,9 +44,10 @@ use tracing::{debug, error, info};
 use super::disk_dma::DmaDisk;
 use super::shard::{Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token};
 use super::snapshot_fetch::{Fetches, Outcome, serve};
+use super::status::{CoreStatus, NodeStatus};
 use super::transport::{Identity, Transport};
 use crate::constants::{EXIT_CODE_STORAGE_FAILURE, NODE_INBOX_ENVELOPES_MAX, TICK_MILLIS};
-use crate::log::disk::{Completion, Disk};
+use crate::log::disk::{Completion, Disk, Request as DiskRequest};
 use crate::types::{CoreIndex, GroupId, NodeId};
 use crate::wire::SnapshotMessage;
 
@@ -142,15 +143,17 @@ pub struct Router<C, R> {
     inboxes: Vec<Inbox<C, R>>,
     groups: u32,
     stopping: AtomicBool,
+    /// What each core reports (`runtime/status.rs`).
+    status: NodeStatus,
 }
 
 impl<C, R> Router<C, R> {
-    /// A router for `cores` cores and `groups` groups.
+    /// A router for `cores` cores and `groups` groups of node `node`.
     ///
     /// # Panics
     /// If `cores` is 0 or `groups` is below `cores`.
     #[must_use]
-    pub fn new(cores: usize, groups: u32) -> Router<C, R> {
+    pub fn new(node: NodeId, cores: usize, groups: u32) -> Router<C, R> {
         assert!(cores > 0 && groups as usize >= cores, "{groups} groups on {cores} cores");
         let inboxes = (0..cores)
             .map(|_| Inbox {
@@ -159,7 +162,14 @@ impl<C, R> Router<C, R> {
                 stop_waker: AtomicWaker::new(),
             })
             .collect();
-        Router { inboxes, groups, stopping: AtomicBool::new(false) }
+        let status = NodeStatus::new(node, cores);
+        Router { inboxes, groups, stopping: AtomicBool::new(false), status }
+    }
+
+    /// What every core reports.
+    #[must_use]
+    pub fn status(&self) -> &NodeStatus {
+        &self.status
     }
 
     /// The group of `key` (see the module documentation).
@@ -432,10 +442,13 @@ async fn serve_shard<M: Machine + 'static>(
     let mut completions: Vec<Completion> = Vec::new();
     let mut serving = false;
     let mut fetches = Fetches::default();
+    let mut counters = CoreStatus::default();
     while !router.is_stopping() {
         let mut progress = false;
         while let Some(envelope) = inbox.queue.pop() {
             progress = true;
+            counters.envelopes += 1;
+            counters.operations += envelope.ops.len() as u64;
             for (index, op) in envelope.ops {
                 next_token += 1;
                 waiting.insert(next_token, (Arc::clone(&envelope.ticket), index));
@@ -446,20 +459,14 @@ async fn serve_shard<M: Machine + 'static>(
             progress |= receive_from_peers(transport, &mut shard)?;
         }
         shard.flush()?;
-        for (op, request) in shard.pump()? {
-            disk.submit(op, request);
-        }
-        disk.poll(&mut completions);
-        progress |= !completions.is_empty();
-        for completion in completions.drain(..) {
-            shard.on_completion(&completion)?;
-        }
+        progress |= disk_turn(&mut shard, &mut disk, &mut completions, &mut counters)?;
         for (token, reply) in shard.take_replies() {
             if let Some((ticket, index)) = waiting.remove(&token.0) {
                 ticket.fill(index, reply);
             }
         }
         for (to, group, message) in shard.take_outbox() {
+            counters.messages_sent += 1;
             if let Some(transport) = &transport {
                 transport.send(to, group, message);
             } else {
@@ -478,6 +485,9 @@ async fn serve_shard<M: Machine + 'static>(
             serving_flag.set();
         }
         let now = Instant::now();
+        if now >= next_tick {
+            publish(&router, core, &shard, &counters, waiting.len());
+        }
         while now >= next_tick {
             shard.tick(wall_millis())?;
             next_tick += tick;
@@ -501,6 +511,45 @@ async fn serve_shard<M: Machine + 'static>(
     }
     info!(%core, "shard stopped");
     Ok(())
+}
+
+/// Submits the shard's disk requests and hands it the completions; whether any completed.
+fn disk_turn<M: Machine>(
+    shard: &mut Shard<M>,
+    disk: &mut DmaDisk,
+    completions: &mut Vec<Completion>,
+    counters: &mut CoreStatus,
+) -> Result<bool, Fatal> {
+    for (op, request) in shard.pump()? {
+        counters.disk_requests += 1;
+        counters.log_syncs += u64::from(matches!(request, DiskRequest::Sync { .. }));
+        counters.log_writes += u64::from(matches!(request, DiskRequest::Write { .. }));
+        disk.submit(op, request);
+    }
+    disk.poll(completions);
+    let completed = !completions.is_empty();
+    for completion in completions.drain(..) {
+        shard.on_completion(&completion)?;
+    }
+    Ok(completed)
+}
+
+/// Publishes this core's report (`runtime/status.rs`); once per tick.
+fn publish<M: Machine>(
+    router: &Router<M::Command, M::Reply>,
+    core: CoreIndex,
+    shard: &Shard<M>,
+    counters: &CoreStatus,
+    waiting: usize,
+) {
+    let report = CoreStatus {
+        serving: shard.is_serving(),
+        stats: shard.stats,
+        groups: shard.group_status(),
+        waiting,
+        ..counters.clone()
+    };
+    router.status.publish(usize::from(core.0), report);
 }
 
 /// Hands the shard what peers sent (consensus messages, forwarded requests and answers);
@@ -649,7 +698,7 @@ mod tests {
 
     #[test]
     fn a_full_inbox_refuses_with_overloaded_and_fills_every_slot() {
-        let router: Router<u32, u32> = Router::new(1, 1);
+        let router: Router<u32, u32> = Router::new(NodeId::DEFAULT, 1, 1);
         let read = |command| Op::Read {
             group: GroupId(0),
             consistency: Consistency::Stale,

@@ -110,6 +110,11 @@ pub trait Machine {
     fn read(&mut self, now_millis: u64, command: &Self::Command) -> Self::Reply;
     /// Writes the master should propose now: deletes of expired keys and eviction victims.
     fn housekeeping(&self, now_millis: u64, max: usize) -> Vec<Self::Command>;
+    /// Keys, keys with a deadline, and memory in bytes (for `INFO` and metrics); zeros for a
+    /// machine that does not count them.
+    fn sizes(&self) -> (u64, u64, u64) {
+        (0, 0, 0)
+    }
     /// The whole state, as bytes a [`Machine::restore`] loads.
     fn snapshot(&self) -> Vec<u8>;
     /// Replaces the state with a snapshot's.
@@ -444,6 +449,43 @@ impl<M: Machine> Shard<M> {
             _ => &[],
         };
         groups.iter().map(|group| &group.replica)
+    }
+
+    /// Every group's replication state (for `INFO`, `KLEIN STATUS` and metrics).
+    #[must_use]
+    pub fn group_status(&self) -> Vec<crate::runtime::status::GroupStatus> {
+        let Phase::Serving(_, groups) = &self.phase else { return Vec::new() };
+        groups
+            .iter()
+            .map(|group| {
+                let replica = &group.replica;
+                let configuration = replica.configuration(replica.frontier());
+                let promised = replica.promised();
+                let peers_applied = configuration
+                    .members()
+                    .into_iter()
+                    .filter(|peer| *peer != self.options.node)
+                    .filter_map(|peer| replica.peer_applied(peer).map(|slot| (peer, slot.0)))
+                    .collect();
+                crate::runtime::status::GroupStatus {
+                    group: group.id,
+                    role: replica.role(),
+                    serving: replica.is_serving(),
+                    master: replica.master(),
+                    ballot: (promised.round, promised.node),
+                    chosen: replica.frontier().0,
+                    applied: replica.applied().0,
+                    truncation: replica.truncation().0,
+                    voters: configuration.voters().iter().copied().collect(),
+                    learners: configuration.learners().iter().copied().collect(),
+                    peers_applied,
+                    queued: group.queue.len(),
+                    in_flight: group.in_flight.len(),
+                    forwarded: group.forwarded.len(),
+                    sizes: group.machine.sizes(),
+                }
+            })
+            .collect()
     }
 
     /// The state machine of `group`, once serving.

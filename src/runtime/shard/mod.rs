@@ -19,5 +19,7 @@ mod host_tests;
 #[cfg(test)]
 mod tests;
 
-pub use host::{Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, Token};
+pub use host::{
+    Consistency, Fatal, Machine, Request, Shard, ShardError, ShardOptions, ShardStats, Token,
+};
 pub use storage::{RecoveredGroup, Storage, StorageError, StorageEvent};

@@ -5,6 +5,7 @@
 //! branch on it, and a command Klein does not support must never produce a wrong result.
 
 pub mod connection;
+pub mod info;
 pub mod server;
 
 use super::resp::{Argument, ReplyWriter};

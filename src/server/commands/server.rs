@@ -8,7 +8,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::connection::REDIS_COMPATIBLE_VERSION;
 use super::{unknown_subcommand, wrong_arity};
 use crate::embedded::Consistency;
 use crate::server::resp::{Argument, Protocol, ReplyWriter};
@@ -46,7 +45,8 @@ pub fn dispatch(
         b"COMMAND" => command(arguments, out),
         b"CONFIG" => config(arguments, out),
         b"TIME" => time(arguments, out),
-        b"INFO" => info(session, out),
+        b"INFO" => super::info::info(session, arguments, out),
+        b"KLEIN" => super::info::klein(session, arguments, out),
         _ => return None,
     }
     Some(Flow::Continue)
@@ -230,20 +230,6 @@ fn time(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
 }
 
 /// `INFO`: the fields clients read (ioredis waits for `loading:0`).
-fn info(session: &Session, out: &mut ReplyWriter<'_>) {
-    let text = format!(
-        "# Server\r\nredis_version:{REDIS_COMPATIBLE_VERSION}\r\nklein_version:{}\r\n\
-         redis_mode:standalone\r\nos:{}\r\n\r\n\
-         # Memory\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n\
-         # Persistence\r\nloading:0\r\naof_enabled:1\r\n\r\n# Stats\r\n\r\n\
-         # Replication\r\nrole:master\r\n\r\n# Keyspace\r\n",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::OS,
-    );
-    let _ = session;
-    out.verbatim(&text);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
