@@ -132,9 +132,10 @@ const KEYWORDS: &[&str] = &[
     "yield",
 ];
 
-/// Directories never walked: build output, VCS data and fuzz corpora (binary inputs: cargo
-/// fuzz's `corpus` and `artifacts`, and `tests/fuzz-corpus` of `tests/fuzz_log.rs`).
-const SKIPPED_DIRS: &[&str] = &["target", "corpus", "artifacts", "fuzz-corpus"];
+/// Directories never walked: build output, VCS data, fuzz corpora (binary inputs: cargo
+/// fuzz's `corpus` and `artifacts`, and `tests/fuzz-corpus` of `tests/fuzz_log.rs`) and the npm
+/// packages `.ci/clients` installs for `tests/clients.rs`.
+const SKIPPED_DIRS: &[&str] = &["target", "corpus", "artifacts", "fuzz-corpus", "node_modules"];
 
 /// One broken rule, printed as `path:line: rule: message`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
