@@ -352,7 +352,16 @@ pub const JEPSEN_COUNTEREXAMPLE_PREFIX_OPERATIONS_COUNT_MAX: usize = 8;
 /// file from exhausting the stack of the recursive reader.
 pub const JEPSEN_EDN_DEPTH_MAX: usize = 32;
 
+/// Anomalies of one kind the list-append and counter checkers keep in full; past this they
+/// only count, so a badly broken history cannot make a report of gigabytes.
+pub const JEPSEN_ANOMALIES_PER_KIND_COUNT_MAX: usize = 32;
+
 const _: () = assert!(JEPSEN_LINEARIZABILITY_STEPS_PER_CLOCK_READ > 0);
 const _: () =
     assert!(JEPSEN_LINEARIZABILITY_STEPS_PER_CLOCK_READ < JEPSEN_LINEARIZABILITY_STEPS_MAX);
 const _: () = assert!(JEPSEN_EDN_DEPTH_MAX >= 4);
+
+/// Anti-dependency edges of one strongly connected component the list-append checker tries
+/// as the single `rw` edge of a G-single cycle (a breadth-first search each) before it falls
+/// back to reporting a cycle with several.
+pub const JEPSEN_GSINGLE_RW_EDGES_TRIED_MAX: usize = 256;

@@ -3,7 +3,9 @@
 //! Owns the history model ([`history`]: Jepsen's `:invoke`/`:ok`/`:fail`/`:info` ops and the
 //! register, list-append, counter and set workloads), Jepsen's EDN form of histories
 //! ([`edn`]), and the checkers: [`linearizability`] (Wing & Gong / Porcupine search, per key,
-//! budgeted). Design, references and limits: `docs/design/jepsen.md`.
+//! budgeted), [`list_append`] (Elle-style: version orders, dependency cycles, lost, duplicated
+//! and garbage elements) and [`counter`] (bounds on every read). Design, references and limits:
+//! `docs/design/jepsen.md`.
 //!
 //! ```text
 //!   recorder / EDN file --> History --> pairs --> workload decode --> checker --> report
@@ -12,6 +14,8 @@
 //! Must never: do I/O other than reading and writing history files, or name any other layer
 //! than `constants`: the checkers judge Klein from the outside, through what clients saw.
 
+pub mod counter;
 pub mod edn;
 pub mod history;
 pub mod linearizability;
+pub mod list_append;
