@@ -188,3 +188,61 @@ fn an_etcd_counterexample_names_its_failing_window() {
     }
     println!("{counterexample}");
 }
+
+/// The etcd histories as Jepsen EDN files: written with `History::write_file`, read back, and
+/// checked through `check_register_history`, the path the harness will take. Jepsen's reading
+/// drops `:fail` ops, so a failed compare-and-set no longer says "did not match": that only
+/// removes constraints, so every history linearizable above must stay linearizable here; the
+/// others happen to stay invalid too (their violations are reads, not failed compares), which
+/// this test pins as well.
+#[test]
+fn etcd_histories_survive_edn_files_and_stay_linearizable() {
+    use klein::jepsen::history::{History, OpType, Recorder};
+    use klein::jepsen::linearizability::{Verdict, check_register_history};
+
+    let dir = todc_dir();
+    let expected = expected_verdicts(&dir);
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let mut checked = 0;
+    for (number, &linearizable) in &expected {
+        let path = dir.join(format!("tests/linearizability/etcd/etcd_{number}.log"));
+        let operations = parse_log(&std::fs::read_to_string(&path).expect("etcd log"));
+        // Events in time order: (time, is completion, op).
+        let mut events: Vec<(u64, bool, usize)> = Vec::new();
+        for (at, op) in operations.iter().enumerate() {
+            events.push((op.call, false, at));
+            if let Some(ret) = op.ret {
+                events.push((ret, true, at));
+            }
+        }
+        events.sort_unstable();
+        let mut recorder = Recorder::new();
+        for (time, is_completion, at) in events {
+            let op = &operations[at];
+            if !is_completion {
+                let (f, value) = op.input.encode(0);
+                recorder.invoke(op.process, f, value, time);
+                continue;
+            }
+            let (kind, seen) = match op.output {
+                Some(RegisterOutput::Cas(false)) => (OpType::Fail, op.input),
+                Some(RegisterOutput::Read(value)) => (OpType::Ok, RegisterOp::Read(value)),
+                _ => (OpType::Ok, op.input),
+            };
+            recorder.complete(op.process, kind, seen.encode(0).1, time);
+        }
+        let history = recorder.finish();
+        let file = scratch.path().join(format!("etcd_{number}.edn"));
+        history.write_file(&file).expect("write history");
+        let read_back = History::read_file(&file).expect("read history");
+        assert_eq!(read_back, history, "etcd_{number}: EDN round trip");
+        let budget = Budget { steps_max: ETCD_STEPS_MAX, time_max: None };
+        let report = check_register_history(&read_back, budget).expect("a register history");
+        assert_eq!(report.keys.len(), 1);
+        let want = if linearizable { Verdict::Valid } else { Verdict::Invalid };
+        assert_eq!(report.verdict(), want, "etcd_{number}\n{}", report.describe());
+        checked += 1;
+    }
+    println!("etcd as EDN files, Jepsen's reading: {checked} histories, verdicts matched");
+    assert_eq!(checked, ETCD_HISTORIES_COUNT);
+}

@@ -4,8 +4,8 @@
 //! register, list-append, counter and set workloads), Jepsen's EDN form of histories
 //! ([`edn`]), and the checkers: [`linearizability`] (Wing & Gong / Porcupine search, per key,
 //! budgeted), [`list_append`] (Elle-style: version orders, dependency cycles, lost, duplicated
-//! and garbage elements) and [`counter`] (bounds on every read). Design, references and limits:
-//! `docs/design/jepsen.md`.
+//! and garbage elements), [`counter`] (bounds on every read) and [`set`] (lost, stale and
+//! unexpected elements). Design, references and limits: `docs/design/jepsen.md`.
 //!
 //! ```text
 //!   recorder / EDN file --> History --> pairs --> workload decode --> checker --> report
@@ -19,3 +19,4 @@ pub mod edn;
 pub mod history;
 pub mod linearizability;
 pub mod list_append;
+pub mod set;
