@@ -224,6 +224,31 @@ impl fmt::Display for Anomaly {
                     None => Ok(()),
                 }
             }
+            // Reads can be thousands of elements long: show where they matter, not all of it.
+            Anomaly::IncompatibleOrder { key, longest, other } => {
+                let at = longest.1.iter().zip(&other.1).take_while(|(a, b)| a == b).count();
+                write!(
+                    f,
+                    "key {key}: T{} read {} elements, diverging at position {at} ({:?}) from \
+                     T{}'s {} elements ({:?})",
+                    other.0,
+                    other.1.len(),
+                    other.1.get(at),
+                    longest.0,
+                    longest.1.len(),
+                    longest.1.get(at),
+                )
+            }
+            Anomaly::LostAppend { key, element, appender, reader, list } => write!(
+                f,
+                "key {key}: T{appender} appended {element}, T{reader} (called after) read {} \
+                 elements without it (last {:?})",
+                list.len(),
+                list.last(),
+            ),
+            Anomaly::Duplicate { key, element, reader, list } => {
+                write!(f, "key {key}: T{reader} read {element} twice in {} elements", list.len())
+            }
             other => write!(f, "{other:?}"),
         }
     }
