@@ -360,3 +360,41 @@ const _: () = assert!(WIRE_READ_SIZE_BYTES.is_multiple_of(16));
 const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < WIRE_BATCH_SIZE_BYTES_MAX);
 // Lengths inside an archive are 32-bit (rkyv's default `FixedUsize`).
 const _: () = assert!(WIRE_FRAME_SIZE_BYTES_MAX < u32::MAX as usize);
+
+// History checkers of the Jepsen-style harness (`src/jepsen/`, `docs/design/jepsen.md`).
+
+/// Search steps the harness's linearizability checker (`jepsen/linearizability.rs`) spends on
+/// one key before it answers "unknown", unless its caller passes its own budget. One step is
+/// one visit of a call or return entry (a model step plus a memo lookup).
+pub const JEPSEN_LINEARIZABILITY_STEPS_MAX: u64 = 1 << 22;
+
+/// Wall-clock time the harness's linearizability checker may spend on one key before it
+/// answers "unknown", in milliseconds, unless its caller passes its own budget.
+pub const JEPSEN_LINEARIZABILITY_TIME_MILLIS_MAX: u64 = 10_000;
+
+/// Search steps between two looks at the clock while checking linearizability: reading the
+/// clock costs more than a step, and a budget overshoot of this many steps is a millisecond.
+pub const JEPSEN_LINEARIZABILITY_STEPS_PER_CLOCK_READ: u64 = 1024;
+
+/// Operations of the linearized prefix a linearizability counterexample prints before its
+/// failing window (older ones are summarized by a count).
+pub const JEPSEN_COUNTEREXAMPLE_PREFIX_OPERATIONS_COUNT_MAX: usize = 8;
+
+/// Deepest nesting of collections the EDN reader accepts: Jepsen histories nest four deep
+/// (map, transaction, micro-operation, read list), so this only stops a hostile or corrupt
+/// file from exhausting the stack of the recursive reader.
+pub const JEPSEN_EDN_DEPTH_MAX: usize = 32;
+
+/// Anomalies of one kind the list-append and counter checkers keep in full; past this they
+/// only count, so a badly broken history cannot make a report of gigabytes.
+pub const JEPSEN_ANOMALIES_PER_KIND_COUNT_MAX: usize = 32;
+
+const _: () = assert!(JEPSEN_LINEARIZABILITY_STEPS_PER_CLOCK_READ > 0);
+const _: () =
+    assert!(JEPSEN_LINEARIZABILITY_STEPS_PER_CLOCK_READ < JEPSEN_LINEARIZABILITY_STEPS_MAX);
+const _: () = assert!(JEPSEN_EDN_DEPTH_MAX >= 4);
+
+/// Anti-dependency edges of one strongly connected component the list-append checker tries
+/// as the single `rw` edge of a G-single cycle (a breadth-first search each) before it falls
+/// back to reporting a cycle with several.
+pub const JEPSEN_GSINGLE_RW_EDGES_TRIED_MAX: usize = 256;

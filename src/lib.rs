@@ -17,6 +17,8 @@
 //! ```
 //! `loadgen` (the `klein-bench` load generator) is a client of the server over TCP and uses no
 //! other layer.
+//! `jepsen` (the Jepsen-style harness's history model, EDN form and checkers) judges Klein from
+//! the outside, through what clients saw, and uses only `constants`.
 //! `sim` (tests and the `sim` feature) drives consensus, log, state machine and the runtime's
 //! shard logic in one deterministic thread.
 
@@ -25,6 +27,7 @@ pub mod config;
 pub mod consensus;
 pub mod constants;
 pub mod embedded;
+pub mod jepsen;
 pub mod loadgen;
 pub mod log;
 pub mod runtime;
