@@ -17,6 +17,7 @@ use super::commands;
 use super::reply;
 use super::resp::{Argument, Parsed, Protocol, ProtocolError, ReplyWriter, parse_request};
 use super::session::{Flow, Session};
+use super::transaction::{self, Decision, Part};
 use crate::constants::{
     CONNECTION_PIPELINE_OPS_MAX, CONNECTION_QUERY_BUFFER_BYTES_MAX, CONNECTION_READ_SIZE_BYTES,
     CONNECTION_REPLY_BUFFER_BYTES_FLUSH,
@@ -111,6 +112,10 @@ enum Item {
     /// A data command: its operations' replies (this range of the ticket's) and how they
     /// combine, written in the protocol in force when the request was read.
     Pending { ops: std::ops::Range<usize>, combine: Combine, protocol: Protocol },
+    /// `WATCH`: its version reads; the versions go to the session, the client gets `+OK`.
+    Watch { ops: std::ops::Range<usize>, combine: Combine, keys: Vec<Vec<u8>>, protocol: Protocol },
+    /// `EXEC`: its one operation and the reply array's parts.
+    Exec { ops: std::ops::Range<usize>, combine: Combine, parts: Vec<Part>, protocol: Protocol },
 }
 
 /// Runs the complete requests at the front of `input`, appending their replies to `output`.
@@ -145,7 +150,32 @@ async fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>)
                     continue;
                 }
                 let start = scratch.len();
-                let mut writer = ReplyWriter::new(session.protocol(), &mut scratch);
+                let protocol = session.protocol();
+                let mut writer = ReplyWriter::new(protocol, &mut scratch);
+                match transaction::handle(session, &arguments, &mut writer) {
+                    Decision::NotHandled => {}
+                    Decision::Answered => {
+                        items.push(Item::Ready(start..scratch.len()));
+                        continue;
+                    }
+                    Decision::Watch { prepared, keys } => {
+                        let first = ops.len();
+                        ops.extend(prepared.ops);
+                        let combine = prepared.combine;
+                        items.push(Item::Watch { ops: first..ops.len(), combine, keys, protocol });
+                        // Later requests (an EXEC) need the versions: end the pass here.
+                        let flow = Flow::Continue;
+                        break Step { consumed, flow, error: None, stopped_for_flush: true };
+                    }
+                    Decision::Exec { prepared, parts } => {
+                        let first = ops.len();
+                        ops.extend(prepared.ops);
+                        let combine = prepared.combine;
+                        items.push(Item::Exec { ops: first..ops.len(), combine, parts, protocol });
+                        continue;
+                    }
+                }
+                let mut writer = ReplyWriter::new(protocol, &mut scratch);
                 let flow = commands::dispatch(session, &arguments, &mut writer);
                 if let Some(flow) = flow {
                     items.push(Item::Ready(start..scratch.len()));
@@ -162,7 +192,7 @@ async fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>)
         (false, Some(handle)) => handle.submit(ops).await,
         _ => Vec::new(),
     };
-    render(&items, &scratch, replies, output);
+    render(session, items, &scratch, replies, output);
     step
 }
 
@@ -195,7 +225,8 @@ fn prepare(
 
 /// Writes every reply of a pass in request order.
 fn render(
-    items: &[Item],
+    session: &mut Session,
+    items: Vec<Item>,
     scratch: &[u8],
     replies: Vec<Result<Reply, ShardError>>,
     output: &mut Vec<u8>,
@@ -203,19 +234,37 @@ fn render(
     let mut replies = replies.into_iter();
     for item in items {
         match item {
-            Item::Ready(range) => output.extend_from_slice(&scratch[range.clone()]),
+            Item::Ready(range) => output.extend_from_slice(&scratch[range]),
             Item::Pending { ops, combine, protocol } => {
-                let mut writer = ReplyWriter::new(*protocol, output);
-                let parts: Result<Vec<Reply>, ShardError> =
-                    replies.by_ref().take(ops.len()).collect();
-                match parts {
-                    Ok(parts) => {
-                        reply::write(&crate::embedded::combine(combine, parts), &mut writer);
-                    }
-                    Err(error) => writer.error(&reply::shard_error_text(error)),
+                let mut writer = ReplyWriter::new(protocol, output);
+                match combined(&mut replies, ops.len(), &combine) {
+                    Ok(reply) => reply::write(&reply, &mut writer),
+                    Err(text) => writer.error(&text),
                 }
             }
+            Item::Watch { ops, combine, keys, protocol } => {
+                let reply = combined(&mut replies, ops.len(), &combine);
+                transaction::watched(session, keys, reply, &mut ReplyWriter::new(protocol, output));
+            }
+            Item::Exec { ops, combine, parts, protocol } => {
+                let reply = combined(&mut replies, ops.len(), &combine);
+                transaction::write_exec(&parts, reply, &mut ReplyWriter::new(protocol, output));
+            }
         }
+    }
+}
+
+/// The next `count` replies combined, or the text of the first shard error among them.
+fn combined(
+    replies: &mut impl Iterator<Item = Result<Reply, ShardError>>,
+    count: usize,
+    combine: &Combine,
+) -> Result<Reply, String> {
+    // Take all `count` first: a shard error must not leave later replies to later items.
+    let parts: Vec<Result<Reply, ShardError>> = replies.by_ref().take(count).collect();
+    match parts.into_iter().collect::<Result<Vec<Reply>, ShardError>>() {
+        Ok(parts) => Ok(crate::embedded::combine(combine, parts)),
+        Err(error) => Err(reply::shard_error_text(error)),
     }
 }
 
@@ -315,5 +364,79 @@ mod tests {
         assert_eq!(total, 200 * (1 + 4 + 2 + 1000 + 2));
         let largest = writes.iter().map(String::len).max().unwrap();
         assert!(largest < CONNECTION_REPLY_BUFFER_BYTES_FLUSH + 2000, "{largest}");
+    }
+
+    #[test]
+    fn multi_queues_connection_commands_and_exec_answers_one_array() {
+        let (writes, _) = converse(&[b"MULTI\r\nPING\r\nECHO x\r\nUNWATCH\r\nEXEC\r\nPING\r\n"]);
+        assert_eq!(
+            writes.concat(),
+            "+OK\r\n+QUEUED\r\n+QUEUED\r\n+QUEUED\r\n*3\r\n+PONG\r\n$1\r\nx\r\n+OK\r\n+PONG\r\n"
+        );
+        let (writes, _) = converse(&[b"HELLO 3\r\nMULTI\r\nEXEC\r\n"]);
+        assert!(writes.concat().ends_with("+OK\r\n*0\r\n"), "{writes:?}");
+    }
+
+    #[test]
+    fn transaction_commands_out_of_place_get_redis_errors() {
+        let (writes, _) = converse(&[
+            b"EXEC\r\nDISCARD\r\nMULTI\r\nMULTI\r\nWATCH k\r\nPING\r\nEXEC\r\nMULTI x\r\n",
+        ]);
+        assert_eq!(
+            writes.concat(),
+            "-ERR EXEC without MULTI\r\n-ERR DISCARD without MULTI\r\n+OK\r\n\
+             -ERR MULTI calls can not be nested\r\n-ERR WATCH inside MULTI is not allowed\r\n\
+             +QUEUED\r\n*1\r\n+PONG\r\n-ERR wrong number of arguments for 'multi' command\r\n"
+        );
+    }
+
+    #[test]
+    fn a_refused_queued_command_aborts_exec_and_discard_drops_the_queue() {
+        let (writes, _) = converse(&[b"MULTI\r\nPING\r\nNOPE a\r\nHELLO 3\r\nEXEC\r\nEXEC\r\n"]);
+        assert_eq!(
+            writes.concat(),
+            "+OK\r\n+QUEUED\r\n-ERR unknown command 'NOPE', with args beginning with: 'a' \r\n\
+             -ERR Command not allowed inside a transaction\r\n\
+             -EXECABORT Transaction discarded because of previous errors.\r\n\
+             -ERR EXEC without MULTI\r\n"
+        );
+        let (writes, _) = converse(&[b"MULTI\r\nPING\r\nDISCARD\r\nEXEC\r\n"]);
+        assert_eq!(writes.concat(), "+OK\r\n+QUEUED\r\n+OK\r\n-ERR EXEC without MULTI\r\n");
+    }
+
+    #[test]
+    fn quit_and_reset_act_at_once_inside_multi() {
+        let (writes, _) = converse(&[b"MULTI\r\nRESET\r\nEXEC\r\n"]);
+        assert_eq!(writes.concat(), "+OK\r\n+RESET\r\n-ERR EXEC without MULTI\r\n");
+        let (writes, closed) = converse(&[b"MULTI\r\nQUIT\r\nEXEC\r\n"]);
+        assert_eq!(writes.concat(), "+OK\r\n+OK\r\n");
+        assert!(matches!(closed, Closed::Quit));
+    }
+
+    #[test]
+    fn a_transaction_over_the_queue_bound_is_discarded() {
+        let mut input = b"MULTI\r\n".to_vec();
+        for _ in 0..=crate::constants::MULTI_QUEUED_COMMANDS_MAX {
+            input.extend_from_slice(b"PING\r\n");
+        }
+        input.extend_from_slice(b"EXEC\r\n");
+        let chunks: Vec<&[u8]> = input.chunks(CONNECTION_READ_SIZE_BYTES).collect();
+        let (writes, _) = converse(&chunks);
+        let text = writes.concat();
+        assert_eq!(text.matches("+QUEUED").count(), crate::constants::MULTI_QUEUED_COMMANDS_MAX);
+        assert!(
+            text.ends_with("transaction discarded\r\n-ERR EXEC without MULTI\r\n"),
+            "{}",
+            &text[text.len() - 200..]
+        );
+    }
+
+    #[test]
+    fn watch_needs_arguments_and_unwatch_answers_ok() {
+        let (writes, _) = converse(&[b"WATCH\r\nUNWATCH\r\n"]);
+        assert_eq!(
+            writes.concat(),
+            "-ERR wrong number of arguments for 'watch' command\r\n+OK\r\n"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod connection;
 pub mod reply;
 pub mod resp;
 pub mod session;
+pub mod transaction;
 
 use std::future::Future;
 use std::pin::Pin;

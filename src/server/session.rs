@@ -4,6 +4,7 @@
 //! change it through [`crate::server::commands::dispatch`].
 
 use super::resp::Protocol;
+use super::transaction::Transaction;
 use crate::embedded::{Consistency, Handle};
 
 /// What the connection loop does after a request.
@@ -23,6 +24,12 @@ pub struct Session {
     /// The node's API, as this connection's own client (`None`: connection commands only).
     handle: Option<Handle>,
     consistency: Consistency,
+    /// The open `MULTI`, if any.
+    transaction: Option<Transaction>,
+    /// `WATCH`ed keys with the modification versions read then.
+    watched: Vec<(Vec<u8>, u64)>,
+    /// A `WATCH` failed to read its versions: the next `EXEC` aborts.
+    watch_broken: bool,
 }
 
 impl Session {
@@ -35,6 +42,9 @@ impl Session {
             name: None,
             handle: None,
             consistency: Consistency::default(),
+            transaction: None,
+            watched: Vec::new(),
+            watch_broken: false,
         }
     }
 
@@ -82,6 +92,53 @@ impl Session {
     /// Switches the protocol (`HELLO 2|3`).
     pub fn set_protocol(&mut self, protocol: Protocol) {
         self.protocol = protocol;
+    }
+
+    /// The open `MULTI`, if any.
+    #[must_use]
+    pub fn transaction(&self) -> Option<&Transaction> {
+        self.transaction.as_ref()
+    }
+
+    /// The open `MULTI`, to queue into.
+    pub fn transaction_mut(&mut self) -> Option<&mut Transaction> {
+        self.transaction.as_mut()
+    }
+
+    /// Opens (`Some`) or closes (`None`) a `MULTI`; returns the one that was open.
+    pub fn set_transaction(&mut self, transaction: Option<Transaction>) -> Option<Transaction> {
+        std::mem::replace(&mut self.transaction, transaction)
+    }
+
+    /// Whether `key` is watched.
+    #[must_use]
+    pub fn is_watched(&self, key: &[u8]) -> bool {
+        self.watched.iter().any(|(watched, _)| watched == key)
+    }
+
+    /// Keys watched.
+    #[must_use]
+    pub fn watched_count(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Watches `key` at `version` (a key watched already keeps its first version, as Redis).
+    pub fn watch(&mut self, key: Vec<u8>, version: u64) {
+        if !self.is_watched(&key) {
+            self.watched.push((key, version));
+        }
+    }
+
+    /// Marks the watch as unreliable: the next `EXEC` aborts.
+    pub fn break_watch(&mut self) {
+        self.watch_broken = true;
+    }
+
+    /// Forgets every watched key (`UNWATCH`, `EXEC`, `DISCARD`); returns them with their
+    /// versions, and whether a watch had failed.
+    pub fn unwatch(&mut self) -> (Vec<(Vec<u8>, u64)>, bool) {
+        let broken = std::mem::replace(&mut self.watch_broken, false);
+        (std::mem::take(&mut self.watched), broken)
     }
 
     /// The name set by `HELLO ... SETNAME` (or, later, `CLIENT SETNAME`); none when empty.
