@@ -23,8 +23,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:6379";
 /// Default data directory, relative to the current directory.
 pub const DATA_DIR_DEFAULT: &str = "./klein-data";
 
-/// A validated node configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A validated node configuration. Its `Debug` form hides the passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// Address of the RESP (Redis protocol) listener.
     pub listen: SocketAddr,
@@ -41,6 +41,33 @@ pub struct Config {
     pub initial_cluster: BTreeMap<NodeId, Option<SocketAddr>>,
     /// Most verbose log level printed.
     pub log_level: LogLevel,
+    /// The `default` user's password (Redis's `requirepass`); `None`: connections start
+    /// authenticated.
+    pub requirepass: Option<String>,
+    /// Named users and their passwords (`AUTH user password`); a user named `default` sets
+    /// the default user's password like `requirepass`.
+    pub users: Vec<(String, String)>,
+    /// Seconds a client connection may stay idle before it is closed; 0 (the default, as
+    /// Redis): never.
+    pub timeout_seconds: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.users.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("cores", &self.cores)
+            .field("node_id", &self.node_id)
+            .field("peer_listen", &self.peer_listen)
+            .field("initial_cluster", &self.initial_cluster)
+            .field("log_level", &self.log_level)
+            .field("requirepass", &self.requirepass.as_ref().map(|_| "<hidden>"))
+            .field("users", &users)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .finish()
+    }
 }
 
 impl Config {
@@ -100,6 +127,12 @@ pub struct Settings {
     pub initial_cluster: Option<String>,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     pub log_level: Option<String>,
+    /// See [`Config::requirepass`].
+    pub requirepass: Option<String>,
+    /// See [`Config::users`]: `name:password` each.
+    pub users: Option<Vec<String>>,
+    /// See [`Config::timeout_seconds`].
+    pub timeout: Option<Number>,
 }
 
 /// An integer setting as written: a TOML integer, or text from a flag.
@@ -217,6 +250,9 @@ impl Settings {
             peer_listen: overrides.peer_listen.or(self.peer_listen),
             initial_cluster: overrides.initial_cluster.or(self.initial_cluster),
             log_level: overrides.log_level.or(self.log_level),
+            requirepass: overrides.requirepass.or(self.requirepass),
+            users: overrides.users.or(self.users),
+            timeout: overrides.timeout.or(self.timeout),
         }
     }
 
@@ -317,15 +353,34 @@ impl Settings {
         let log_level = match merged.log_level.as_deref() {
             None => LogLevel::Info,
             Some(text) => LogLevel::parse(text).ok_or_else(|| {
-                error(
-                    "log-level",
-                    from_flag.log_level,
-                    format!("'{text}' is not one of error, warn, info, debug, trace"),
-                )
+                let message = format!("'{text}' is not one of error, warn, info, debug, trace");
+                error("log-level", from_flag.log_level, message)
             })?,
         };
 
-        Ok(Config { listen, data_dir, cores, node_id, peer_listen, initial_cluster, log_level })
+        let requirepass = merged.requirepass.filter(|password| !password.is_empty());
+
+        let users = parse_users(merged.users.unwrap_or_default())
+            .map_err(|message| error("user", from_flag.users, message))?;
+
+        let timeout_seconds = match &merged.timeout {
+            None => 0,
+            Some(number) => parse_seconds(number)
+                .map_err(|message| error("timeout", from_flag.timeout, message))?,
+        };
+
+        Ok(Config {
+            listen,
+            data_dir,
+            cores,
+            node_id,
+            peer_listen,
+            initial_cluster,
+            log_level,
+            requirepass,
+            users,
+            timeout_seconds,
+        })
     }
 }
 
@@ -338,6 +393,8 @@ struct FromFlag {
     peer_listen: bool,
     initial_cluster: bool,
     log_level: bool,
+    users: bool,
+    timeout: bool,
 }
 
 impl FromFlag {
@@ -350,8 +407,35 @@ impl FromFlag {
             peer_listen: flags.peer_listen.is_some(),
             initial_cluster: flags.initial_cluster.is_some(),
             log_level: flags.log_level.is_some(),
+            users: flags.users.is_some(),
+            timeout: flags.timeout.is_some(),
         }
     }
+}
+
+/// Parses a number of seconds (0 allowed).
+fn parse_seconds(number: &Number) -> Result<u64, String> {
+    number.to_u64().ok_or_else(|| format!("'{number}' is not a number of seconds (0: never)"))
+}
+
+/// Parses `name:password` entries; names are unique. The message never quotes a password.
+fn parse_users(entries: Vec<String>) -> Result<Vec<(String, String)>, String> {
+    let mut users: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let parsed = entry.split_once(':').filter(|(name, password)| {
+            !name.is_empty() && !password.is_empty() && !name.contains(char::is_whitespace)
+        });
+        let Some((name, password)) = parsed else {
+            return Err(
+                "an entry is not NAME:PASSWORD (both non-empty, no spaces in the name)".into()
+            );
+        };
+        if users.iter().any(|(known, _)| known == name) {
+            return Err(format!("user '{name}' is given twice"));
+        }
+        users.push((name.to_string(), password.to_string()));
+    }
+    Ok(users)
 }
 
 fn parse_address(text: &str) -> Result<SocketAddr, String> {
@@ -521,5 +605,42 @@ mod tests {
             let flags = Settings { listen: Some(bad.into()), ..flags() };
             assert_eq!(resolve_flags(flags).unwrap_err().field, "listen", "{bad}");
         }
+    }
+
+    #[test]
+    fn passwords_users_and_timeout_are_read_from_flags_and_file() {
+        let file = Settings::from_toml(
+            "requirepass = \"pw\"\nusers = [\"alice:a1\", \"bob:b:2\"]\ntimeout = 30\n",
+            Path::new("klein.toml"),
+        )
+        .unwrap();
+        let config = Settings::resolve(Some((Path::new("klein.toml"), file)), flags(), 1).unwrap();
+        assert_eq!(config.requirepass.as_deref(), Some("pw"));
+        assert_eq!(config.users, vec![("alice".into(), "a1".into()), ("bob".into(), "b:2".into())]);
+        assert_eq!(config.timeout_seconds, 30);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("pw\"") && !shown.contains("a1"), "{shown}");
+        assert!(shown.contains("alice"), "{shown}");
+        let defaults = resolve_flags(flags()).unwrap();
+        assert_eq!(
+            (defaults.requirepass, defaults.users.len(), defaults.timeout_seconds),
+            (None, 0, 0)
+        );
+        let bad = Settings { users: Some(vec!["nopassword".into()]), ..flags() };
+        let message = resolve_flags(bad).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid --user: an entry is not NAME:PASSWORD (both non-empty, no spaces in the name)"
+        );
+        let twice = Settings { users: Some(vec!["a:1".into(), "a:2".into()]), ..flags() };
+        assert_eq!(
+            resolve_flags(twice).unwrap_err().to_string(),
+            "invalid --user: user 'a' is given twice"
+        );
+        let timeout = Settings { timeout: Some(Number::Text("-1".into())), ..flags() };
+        assert_eq!(
+            resolve_flags(timeout).unwrap_err().to_string(),
+            "invalid --timeout: '-1' is not a number of seconds (0: never)"
+        );
     }
 }

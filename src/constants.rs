@@ -270,6 +270,16 @@ pub const SCAN_CURSOR_GROUP_SHIFT: u32 = 48;
 /// buffered requests wait for the next pass.
 pub const CONNECTION_PIPELINE_OPS_MAX: usize = 4096;
 
+/// Most bytes of an incomplete request a client that has not authenticated may make the node
+/// buffer; more is a protocol error and the connection is closed (Redis refuses unauthenticated
+/// bulk lengths over 16 KiB the same way).
+pub const CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX: usize = 16 * 1024;
+
+/// How long a client may take to receive one pass of replies (the bounded reply buffer of its
+/// connection), in milliseconds: a client that does not read its replies is closed, with a
+/// log line, after this long, so it cannot hold that buffer forever.
+pub const CONNECTION_REPLY_STALL_MILLIS_MAX: u64 = 10_000;
+
 /// Most commands one `MULTI` queues; one more discards the transaction with an error (Redis
 /// has no bound; Klein's `EXEC` is one log entry, so its size must be bounded).
 pub const MULTI_QUEUED_COMMANDS_MAX: usize = 10_000;

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node that serves the Redis protocol (single node unless --initial-cluster).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Start a local cluster of `klein server` processes (one core each) and stop it on Ctrl-C.
     Dev(DevArgs),
 }
@@ -55,7 +55,7 @@ struct DevArgs {
 #[derive(Args, Debug)]
 struct ServerArgs {
     /// TOML configuration file (keys: listen, `data_dir`, cores, `node_id`, `peer_listen`,
-    /// `initial_cluster`, `log_level`).
+    /// `initial_cluster`, `log_level`, requirepass, users = ["name:password", ...], timeout).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// RESP listen address [default: 127.0.0.1:6379].
@@ -80,6 +80,17 @@ struct ServerArgs {
     /// Log level: error, warn, info, debug or trace [default: info].
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Password of the `default` user, as Redis's requirepass: clients must AUTH (or HELLO
+    /// ... AUTH) before any other command [default: none].
+    #[arg(long, value_name = "PASSWORD")]
+    requirepass: Option<String>,
+    /// A user for `AUTH name password`, as NAME:PASSWORD; repeat for more users (replaces the
+    /// file's `users`). `default:PASSWORD` is the same as --requirepass.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// Close client connections idle for this many seconds; 0 never [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<String>,
 }
 
 impl ServerArgs {
@@ -92,6 +103,9 @@ impl ServerArgs {
             peer_listen: self.peer_listen.clone(),
             initial_cluster: self.initial_cluster.clone(),
             log_level: self.log_level.clone(),
+            requirepass: self.requirepass.clone(),
+            users: if self.users.is_empty() { None } else { Some(self.users.clone()) },
+            timeout: self.timeout.clone().map(Number::Text),
         }
     }
 }

@@ -10,9 +10,11 @@
 //! by the runtime) and on an in-memory pipe in tests; it names no runtime type.
 
 use std::io;
+use std::time::Duration;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::access::NOAUTH;
 use super::commands;
 use super::reply;
 use super::resp::{Argument, Parsed, Protocol, ProtocolError, ReplyWriter, parse_request};
@@ -20,7 +22,8 @@ use super::session::{Flow, Session};
 use super::transaction::{self, Decision, Part};
 use crate::constants::{
     CONNECTION_PIPELINE_OPS_MAX, CONNECTION_QUERY_BUFFER_BYTES_MAX, CONNECTION_READ_SIZE_BYTES,
-    CONNECTION_REPLY_BUFFER_BYTES_FLUSH,
+    CONNECTION_REPLY_BUFFER_BYTES_FLUSH, CONNECTION_REPLY_STALL_MILLIS_MAX,
+    CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX,
 };
 use crate::embedded::{Combine, Reply, ShardError};
 
@@ -37,15 +40,53 @@ pub enum Closed {
     QueryBufferFull,
     /// Reading or writing the socket failed.
     Io(io::Error),
+    /// The client took none of its replies for [`CONNECTION_REPLY_STALL_MILLIS_MAX`].
+    RepliesNotRead,
+    /// The client sent nothing for the node's idle `timeout`.
+    IdleTimeout,
+    /// The client sent more than [`CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX`] of a request
+    /// before it authenticated.
+    UnauthenticatedTooLarge,
+}
+
+/// A client's byte stream: what the loop reads and writes, and the socket timeouts it sets.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin {
+    /// How long a read may wait for data before it fails with `TimedOut` (`None`: forever).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>);
+    /// Writes all of `bytes`, failing with `TimedOut` if the client has not taken them within
+    /// `limit`.
+    fn write_all_within(
+        &mut self,
+        bytes: &[u8],
+        limit: Duration,
+    ) -> impl std::future::Future<Output = io::Result<()>>;
+}
+
+impl<T: ClientStream + ?Sized> ClientStream for &mut T {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        (**self).set_read_timeout(timeout);
+    }
+    async fn write_all_within(&mut self, bytes: &[u8], limit: Duration) -> io::Result<()> {
+        (**self).write_all_within(bytes, limit).await
+    }
 }
 
 /// Serves one client connection until it closes.
+///
+/// Limits: a client that has not taken one pass's replies (flushed every
+/// [`CONNECTION_REPLY_BUFFER_BYTES_FLUSH`], plus at most one larger reply) within
+/// [`CONNECTION_REPLY_STALL_MILLIS_MAX`] is closed with a log line, so a client that does not
+/// read cannot hold the node's reply buffer; one idle for the node's `timeout` (when not 0) is
+/// closed; before it authenticates, a client may buffer at most
+/// [`CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX`] of an incomplete request.
 pub async fn serve<S>(mut stream: S, mut session: Session) -> Closed
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: ClientStream,
 {
     let mut input: Vec<u8> = Vec::with_capacity(CONNECTION_READ_SIZE_BYTES);
     let mut output: Vec<u8> = Vec::with_capacity(CONNECTION_READ_SIZE_BYTES);
+    let reply_limit = Duration::from_millis(CONNECTION_REPLY_STALL_MILLIS_MAX);
+    let mut idle_timeout = None;
     loop {
         // Run every complete request buffered so far, writing replies as they accumulate.
         loop {
@@ -55,10 +96,19 @@ where
                 ReplyWriter::new(session.protocol(), &mut output).error(&error.message());
             }
             if !output.is_empty() {
-                if let Err(error) = stream.write_all(&output).await {
-                    return Closed::Io(error);
+                match stream.write_all_within(&output, reply_limit).await {
+                    Ok(()) => output.clear(),
+                    Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                        tracing::warn!(
+                            client_id = session.client_id(),
+                            stalled_millis = CONNECTION_REPLY_STALL_MILLIS_MAX,
+                            pending_bytes = output.len(),
+                            "closing a client that does not read its replies"
+                        );
+                        return Closed::RepliesNotRead;
+                    }
+                    Err(error) => return Closed::Io(error),
                 }
-                output.clear();
             }
             if let Some(error) = step.error {
                 let _ = stream.flush().await;
@@ -79,10 +129,30 @@ where
             let _ = stream.write_all(&reply).await;
             return Closed::QueryBufferFull;
         }
+        if !session.is_authenticated() && input.len() > CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX {
+            // Like Redis's "unauthenticated multibulk/bulk length" errors: a client that has
+            // not authenticated may not make the node buffer a large request.
+            let mut reply = Vec::new();
+            ReplyWriter::new(session.protocol(), &mut reply)
+                .error("ERR Protocol error: unauthenticated request too large");
+            let _ = stream.write_all(&reply).await;
+            let _ = stream.flush().await;
+            return Closed::UnauthenticatedTooLarge;
+        }
+        let seconds = session.settings().timeout_seconds();
+        let timeout = (seconds > 0).then(|| Duration::from_secs(seconds));
+        if timeout != idle_timeout {
+            stream.set_read_timeout(timeout);
+            idle_timeout = timeout;
+        }
         let filled = input.len();
         input.resize(filled + CONNECTION_READ_SIZE_BYTES, 0);
         let read = match stream.read(&mut input[filled..]).await {
             Ok(read) => read,
+            Err(error) if error.kind() == io::ErrorKind::TimedOut => {
+                tracing::debug!(client_id = session.client_id(), seconds, "idle client closed");
+                return Closed::IdleTimeout;
+            }
             Err(error) => return Closed::Io(error),
         };
         input.truncate(filled + read);
@@ -152,6 +222,11 @@ async fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>)
                 let start = scratch.len();
                 let protocol = session.protocol();
                 let mut writer = ReplyWriter::new(protocol, &mut scratch);
+                if !session.is_authenticated() && !allowed_before_auth(&arguments[0]) {
+                    writer.error(NOAUTH);
+                    items.push(Item::Ready(start..scratch.len()));
+                    continue;
+                }
                 match transaction::handle(session, &arguments, &mut writer) {
                     Decision::NotHandled => {}
                     Decision::Answered => {
@@ -194,6 +269,13 @@ async fn run_requests(session: &mut Session, input: &[u8], output: &mut Vec<u8>)
     };
     render(session, items, &scratch, replies, output);
     step
+}
+
+/// The commands a client may send before it authenticates, as in Redis.
+fn allowed_before_auth(name: &[u8]) -> bool {
+    [&b"AUTH"[..], b"HELLO", b"QUIT", b"RESET"]
+        .iter()
+        .any(|allowed| name.eq_ignore_ascii_case(allowed))
 }
 
 /// Prepares a data command: its operations join `ops`, or its refusal is answered now.
@@ -296,6 +378,14 @@ mod tests {
             assert!(chunk.len() <= buf.len());
             buf[..chunk.len()].copy_from_slice(&chunk);
             Poll::Ready(Ok(chunk.len()))
+        }
+    }
+
+    impl ClientStream for Script {
+        fn set_read_timeout(&mut self, _: Option<Duration>) {}
+        async fn write_all_within(&mut self, bytes: &[u8], _: Duration) -> io::Result<()> {
+            self.writes.push(bytes.to_vec());
+            Ok(())
         }
     }
 
@@ -438,5 +528,81 @@ mod tests {
             writes.concat(),
             "-ERR wrong number of arguments for 'watch' command\r\n+OK\r\n"
         );
+    }
+
+    fn converse_as(session: Session, chunks: &[&[u8]]) -> (String, Closed) {
+        let mut script =
+            Script { chunks: chunks.iter().map(|c| c.to_vec()).collect(), writes: vec![] };
+        let closed = block_on(serve(&mut script, session));
+        (script.writes.into_iter().map(|w| String::from_utf8(w).unwrap()).collect(), closed)
+    }
+
+    fn protected() -> Session {
+        let flags = crate::config::Settings {
+            requirepass: Some("secret".into()),
+            users: Some(vec!["alice:a1".into()]),
+            ..crate::config::Settings::default()
+        };
+        let config = crate::config::Settings::resolve(None, flags, 1).unwrap();
+        let settings = crate::server::access::ServerSettings::from_config(&config);
+        Session::new(1).with_settings(std::sync::Arc::new(settings))
+    }
+
+    #[test]
+    fn every_command_but_auth_hello_quit_reset_needs_authentication() {
+        let (text, _) = converse_as(
+            protected(),
+            &[b"PING\r\nMULTI\r\nCLIENT ID\r\nAUTH wrong\r\nPING\r\nAUTH secret\r\nPING\r\n"],
+        );
+        assert_eq!(
+            text,
+            "-NOAUTH Authentication required.\r\n-NOAUTH Authentication required.\r\n\
+             -NOAUTH Authentication required.\r\n\
+             -WRONGPASS invalid username-password pair or user is disabled.\r\n\
+             -NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n"
+        );
+    }
+
+    #[test]
+    fn named_users_and_hello_auth_authenticate_and_reset_forgets_it() {
+        let (text, _) = converse_as(
+            protected(),
+            &[b"HELLO 3\r\nHELLO 3 AUTH alice a2\r\nHELLO 2 AUTH alice a1\r\nCLIENT INFO\r\n\
+                RESET\r\nPING\r\nAUTH alice a1\r\nPING\r\n"],
+        );
+        assert!(
+            text.starts_with(
+                "-NOAUTH HELLO must be called with the client already authenticated, otherwise \
+                 the HELLO <proto> AUTH <user> <pass> option"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\r\n-WRONGPASS invalid username-password pair or user is disabled.\r\n*16\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(" user=alice "), "{text}");
+        assert!(
+            text.ends_with("+RESET\r\n-NOAUTH Authentication required.\r\n+OK\r\n+PONG\r\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_large_request_before_authentication_is_refused_and_closes() {
+        let big =
+            format!("*2\r\n$4\r\nAUTH\r\n$100000\r\n{}", "x".repeat(CONNECTION_READ_SIZE_BYTES));
+        let chunks: Vec<&[u8]> = big.as_bytes().chunks(CONNECTION_READ_SIZE_BYTES).collect();
+        let (text, closed) = converse_as(protected(), &chunks);
+        assert_eq!(text, "-ERR Protocol error: unauthenticated request too large\r\n");
+        assert!(matches!(closed, Closed::UnauthenticatedTooLarge), "{closed:?}");
+        // Once authenticated, the same request size is fine (the normal query limit applies).
+        let mut session = protected();
+        session.authenticate(None, b"secret").unwrap();
+        let (text, closed) = converse_as(session, &chunks);
+        assert_eq!(text, "");
+        assert!(matches!(closed, Closed::ByClient), "{closed:?}");
     }
 }

@@ -3,6 +3,9 @@
 //! A `Session` belongs to one connection on one core and is never shared; commands read and
 //! change it through [`crate::server::commands::dispatch`].
 
+use std::sync::Arc;
+
+use super::access::{DEFAULT_USER, ServerSettings};
 use super::resp::Protocol;
 use super::transaction::Transaction;
 use crate::embedded::{Consistency, Handle};
@@ -30,6 +33,12 @@ pub struct Session {
     watched: Vec<(Vec<u8>, u64)>,
     /// A `WATCH` failed to read its versions: the next `EXEC` aborts.
     watch_broken: bool,
+    /// The node's access settings (shared by every connection).
+    settings: Arc<ServerSettings>,
+    /// Whether the connection may run commands (always, when there is no password).
+    authenticated: bool,
+    /// The user the connection authenticated as.
+    user: Vec<u8>,
 }
 
 impl Session {
@@ -45,13 +54,61 @@ impl Session {
             transaction: None,
             watched: Vec::new(),
             watch_broken: false,
+            settings: Arc::new(ServerSettings::default()),
+            authenticated: true,
+            user: DEFAULT_USER.to_vec(),
         }
     }
 
     /// The session `RESET` leaves: the same connection and client, everything else new.
     #[must_use]
     pub fn reset(&self) -> Session {
+        // As Redis's RESET: back to the default user, authenticated only if it needs no
+        // password.
         Session { handle: self.handle.clone(), ..Session::new(self.client_id) }
+            .with_settings(Arc::clone(&self.settings))
+    }
+
+    /// This session under the node's access settings: unauthenticated when the default user
+    /// has a password.
+    #[must_use]
+    pub fn with_settings(self, settings: Arc<ServerSettings>) -> Session {
+        let authenticated = !settings.requires_auth();
+        Session { settings, authenticated, user: DEFAULT_USER.to_vec(), ..self }
+    }
+
+    /// The node's access settings.
+    #[must_use]
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    /// Whether the connection may run commands.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// The user the connection is (`CLIENT LIST`'s `user`).
+    #[must_use]
+    pub fn user(&self) -> &[u8] {
+        &self.user
+    }
+
+    /// `AUTH [user] password`: on success the connection is `user` from now on; on failure
+    /// nothing changes.
+    ///
+    /// # Errors
+    /// Redis's error text (see `ServerSettings::authenticate`).
+    pub fn authenticate(
+        &mut self,
+        user: Option<&[u8]>,
+        password: &[u8],
+    ) -> Result<(), &'static str> {
+        self.settings.authenticate(user, password)?;
+        self.authenticated = true;
+        self.user = user.unwrap_or(DEFAULT_USER).to_vec();
+        Ok(())
     }
 
     /// A session whose data commands go to the node through `handle`.
