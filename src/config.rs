@@ -23,8 +23,8 @@ pub const LISTEN_DEFAULT: &str = "127.0.0.1:6379";
 /// Default data directory, relative to the current directory.
 pub const DATA_DIR_DEFAULT: &str = "./klein-data";
 
-/// A validated node configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A validated node configuration. Its `Debug` form hides the passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// Address of the RESP (Redis protocol) listener.
     pub listen: SocketAddr,
@@ -43,6 +43,34 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Address of the Prometheus metrics endpoint (`GET /metrics`), if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// The `default` user's password (Redis's `requirepass`); `None`: connections start
+    /// authenticated.
+    pub requirepass: Option<String>,
+    /// Named users and their passwords (`AUTH user password`); a user named `default` sets
+    /// the default user's password like `requirepass`.
+    pub users: Vec<(String, String)>,
+    /// Seconds a client connection may stay idle before it is closed; 0 (the default, as
+    /// Redis): never.
+    pub timeout_seconds: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Vec<&str> = self.users.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("cores", &self.cores)
+            .field("node_id", &self.node_id)
+            .field("peer_listen", &self.peer_listen)
+            .field("initial_cluster", &self.initial_cluster)
+            .field("log_level", &self.log_level)
+            .field("requirepass", &self.requirepass.as_ref().map(|_| "<hidden>"))
+            .field("users", &users)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish()
+    }
 }
 
 impl Config {
@@ -104,6 +132,12 @@ pub struct Settings {
     pub log_level: Option<String>,
     /// See [`Config::metrics_listen`].
     pub metrics_listen: Option<String>,
+    /// See [`Config::requirepass`].
+    pub requirepass: Option<String>,
+    /// See [`Config::users`]: `name:password` each.
+    pub users: Option<Vec<String>>,
+    /// See [`Config::timeout_seconds`].
+    pub timeout: Option<Number>,
 }
 
 /// An integer setting as written: a TOML integer, or text from a flag.
@@ -222,6 +256,9 @@ impl Settings {
             initial_cluster: overrides.initial_cluster.or(self.initial_cluster),
             log_level: overrides.log_level.or(self.log_level),
             metrics_listen: overrides.metrics_listen.or(self.metrics_listen),
+            requirepass: overrides.requirepass.or(self.requirepass),
+            users: overrides.users.or(self.users),
+            timeout: overrides.timeout.or(self.timeout),
         }
     }
 
@@ -291,13 +328,8 @@ impl Settings {
             })?,
         };
 
-        let peer_listen = match merged.peer_listen.as_deref() {
-            None => None,
-            Some(text) => Some(
-                parse_address(text)
-                    .map_err(|message| error("peer-listen", from_flag.peer_listen, message))?,
-            ),
-        };
+        let peer_listen = parse_optional_address(merged.peer_listen.as_deref())
+            .map_err(|message| error("peer-listen", from_flag.peer_listen, message))?;
 
         let initial_cluster = match merged.initial_cluster.as_deref() {
             None => BTreeMap::from([(node_id, peer_listen)]),
@@ -322,21 +354,23 @@ impl Settings {
         let log_level = match merged.log_level.as_deref() {
             None => LogLevel::Info,
             Some(text) => LogLevel::parse(text).ok_or_else(|| {
-                error(
-                    "log-level",
-                    from_flag.log_level,
-                    format!("'{text}' is not one of error, warn, info, debug, trace"),
-                )
+                let message = format!("'{text}' is not one of error, warn, info, debug, trace");
+                error("log-level", from_flag.log_level, message)
             })?,
         };
 
-        let metrics_listen =
-            match merged.metrics_listen.as_deref() {
-                None => None,
-                Some(text) => Some(parse_address(text).map_err(|message| {
-                    error("metrics-listen", from_flag.metrics_listen, message)
-                })?),
-            };
+        let metrics_listen = parse_optional_address(merged.metrics_listen.as_deref())
+            .map_err(|message| error("metrics-listen", from_flag.metrics_listen, message))?;
+        let requirepass = merged.requirepass.filter(|password| !password.is_empty());
+
+        let users = parse_users(merged.users.unwrap_or_default())
+            .map_err(|message| error("user", from_flag.users, message))?;
+
+        let timeout_seconds = match &merged.timeout {
+            None => 0,
+            Some(number) => parse_seconds(number)
+                .map_err(|message| error("timeout", from_flag.timeout, message))?,
+        };
 
         Ok(Config {
             listen,
@@ -347,6 +381,9 @@ impl Settings {
             initial_cluster,
             log_level,
             metrics_listen,
+            requirepass,
+            users,
+            timeout_seconds,
         })
     }
 }
@@ -361,6 +398,8 @@ struct FromFlag {
     initial_cluster: bool,
     log_level: bool,
     metrics_listen: bool,
+    users: bool,
+    timeout: bool,
 }
 
 impl FromFlag {
@@ -374,8 +413,39 @@ impl FromFlag {
             initial_cluster: flags.initial_cluster.is_some(),
             log_level: flags.log_level.is_some(),
             metrics_listen: flags.metrics_listen.is_some(),
+            users: flags.users.is_some(),
+            timeout: flags.timeout.is_some(),
         }
     }
+}
+
+/// Parses a number of seconds (0 allowed).
+fn parse_seconds(number: &Number) -> Result<u64, String> {
+    number.to_u64().ok_or_else(|| format!("'{number}' is not a number of seconds (0: never)"))
+}
+
+/// Parses `name:password` entries; names are unique. The message never quotes a password.
+fn parse_users(entries: Vec<String>) -> Result<Vec<(String, String)>, String> {
+    let mut users: Vec<(String, String)> = Vec::new();
+    for entry in entries {
+        let parsed = entry.split_once(':').filter(|(name, password)| {
+            !name.is_empty() && !password.is_empty() && !name.contains(char::is_whitespace)
+        });
+        let Some((name, password)) = parsed else {
+            return Err(
+                "an entry is not NAME:PASSWORD (both non-empty, no spaces in the name)".into()
+            );
+        };
+        if users.iter().any(|(known, _)| known == name) {
+            return Err(format!("user '{name}' is given twice"));
+        }
+        users.push((name.to_string(), password.to_string()));
+    }
+    Ok(users)
+}
+
+fn parse_optional_address(text: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    text.map(parse_address).transpose()
 }
 
 fn parse_address(text: &str) -> Result<SocketAddr, String> {
@@ -545,5 +615,42 @@ mod tests {
             let flags = Settings { listen: Some(bad.into()), ..flags() };
             assert_eq!(resolve_flags(flags).unwrap_err().field, "listen", "{bad}");
         }
+    }
+
+    #[test]
+    fn passwords_users_and_timeout_are_read_from_flags_and_file() {
+        let file = Settings::from_toml(
+            "requirepass = \"pw\"\nusers = [\"alice:a1\", \"bob:b:2\"]\ntimeout = 30\n",
+            Path::new("klein.toml"),
+        )
+        .unwrap();
+        let config = Settings::resolve(Some((Path::new("klein.toml"), file)), flags(), 1).unwrap();
+        assert_eq!(config.requirepass.as_deref(), Some("pw"));
+        assert_eq!(config.users, vec![("alice".into(), "a1".into()), ("bob".into(), "b:2".into())]);
+        assert_eq!(config.timeout_seconds, 30);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("pw\"") && !shown.contains("a1"), "{shown}");
+        assert!(shown.contains("alice"), "{shown}");
+        let defaults = resolve_flags(flags()).unwrap();
+        assert_eq!(
+            (defaults.requirepass, defaults.users.len(), defaults.timeout_seconds),
+            (None, 0, 0)
+        );
+        let bad = Settings { users: Some(vec!["nopassword".into()]), ..flags() };
+        let message = resolve_flags(bad).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "invalid --user: an entry is not NAME:PASSWORD (both non-empty, no spaces in the name)"
+        );
+        let twice = Settings { users: Some(vec!["a:1".into(), "a:2".into()]), ..flags() };
+        assert_eq!(
+            resolve_flags(twice).unwrap_err().to_string(),
+            "invalid --user: user 'a' is given twice"
+        );
+        let timeout = Settings { timeout: Some(Number::Text("-1".into())), ..flags() };
+        assert_eq!(
+            resolve_flags(timeout).unwrap_err().to_string(),
+            "invalid --timeout: '-1' is not a number of seconds (0: never)"
+        );
     }
 }

@@ -270,6 +270,27 @@ pub const SCAN_CURSOR_GROUP_SHIFT: u32 = 48;
 /// buffered requests wait for the next pass.
 pub const CONNECTION_PIPELINE_OPS_MAX: usize = 4096;
 
+/// Most bytes of an incomplete request a client that has not authenticated may make the node
+/// buffer; more is a protocol error and the connection is closed (Redis refuses unauthenticated
+/// bulk lengths over 16 KiB the same way).
+pub const CONNECTION_UNAUTHENTICATED_QUERY_BYTES_MAX: usize = 16 * 1024;
+
+/// How long a client may take to receive one pass of replies (the bounded reply buffer of its
+/// connection), in milliseconds: a client that does not read its replies is closed, with a
+/// log line, after this long, so it cannot hold that buffer forever.
+pub const CONNECTION_REPLY_STALL_MILLIS_MAX: u64 = 10_000;
+
+/// Most commands one `MULTI` queues; one more discards the transaction with an error (Redis
+/// has no bound; Klein's `EXEC` is one log entry, so its size must be bounded).
+pub const MULTI_QUEUED_COMMANDS_MAX: usize = 10_000;
+
+/// Most argument bytes (each argument counted with 8 bytes of overhead) one `MULTI` queues;
+/// more discards the transaction with an error. The whole `EXEC` fits one log record.
+pub const MULTI_QUEUED_BYTES_MAX: usize = RESP_BULK_SIZE_BYTES_MAX;
+
+/// Most keys one connection watches at once (`WATCH`); more is refused with an error.
+pub const WATCHED_KEYS_COUNT_MAX: usize = 10_000;
+
 /// Ticks a request waits on a core for its group to elect a master (an election after start
 /// or after a master failed) before it is refused; 3 s, above the longest election timeout.
 pub const SHARD_MASTER_WAIT_TICKS: u64 = 300;
@@ -358,6 +379,8 @@ const _: () = assert!(LOG_RECORD_PAYLOAD_BYTES_MAX + 64 * 1024 <= WIRE_FRAME_SIZ
 const _: () = assert!(WIRE_FRAME_PAYLOAD_TARGET_BYTES <= WIRE_FRAME_SIZE_BYTES_MAX);
 const _: () = assert!(WIRE_READ_SIZE_BYTES.is_multiple_of(16));
 const _: () = assert!(RESP_BULK_SIZE_BYTES_MAX < WIRE_BATCH_SIZE_BYTES_MAX);
+// A whole transaction, with room for its encoding, fits one log record.
+const _: () = assert!(MULTI_QUEUED_BYTES_MAX + 64 * 1024 < WIRE_BATCH_SIZE_BYTES_MAX);
 // Lengths inside an archive are 32-bit (rkyv's default `FixedUsize`).
 const _: () = assert!(WIRE_FRAME_SIZE_BYTES_MAX < u32::MAX as usize);
 

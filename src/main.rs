@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a node that serves the Redis protocol (single node unless --initial-cluster).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Start a local cluster of `klein server` processes (one core each) and stop it on Ctrl-C.
     Dev(DevArgs),
     /// Ask a running node about itself (over its Redis-protocol listener).
@@ -75,6 +75,7 @@ struct DevArgs {
 struct ServerArgs {
     /// TOML configuration file (keys: listen, `data_dir`, cores, `node_id`, `peer_listen`,
     /// `initial_cluster`, `log_level`, `metrics_listen`).
+    /// `initial_cluster`, `log_level`, requirepass, users = ["name:password", ...], timeout).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// RESP listen address [default: 127.0.0.1:6379].
@@ -102,6 +103,17 @@ struct ServerArgs {
     /// Prometheus metrics endpoint (`GET /metrics`) listen address [default: none].
     #[arg(long, value_name = "IP:PORT")]
     metrics_listen: Option<String>,
+    /// Password of the `default` user, as Redis's requirepass: clients must AUTH (or HELLO
+    /// ... AUTH) before any other command [default: none].
+    #[arg(long, value_name = "PASSWORD")]
+    requirepass: Option<String>,
+    /// A user for `AUTH name password`, as NAME:PASSWORD; repeat for more users (replaces the
+    /// file's `users`). `default:PASSWORD` is the same as --requirepass.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// Close client connections idle for this many seconds; 0 never [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<String>,
 }
 
 impl ServerArgs {
@@ -115,6 +127,9 @@ impl ServerArgs {
             initial_cluster: self.initial_cluster.clone(),
             log_level: self.log_level.clone(),
             metrics_listen: self.metrics_listen.clone(),
+            requirepass: self.requirepass.clone(),
+            users: if self.users.is_empty() { None } else { Some(self.users.clone()) },
+            timeout: self.timeout.clone().map(Number::Text),
         }
     }
 }

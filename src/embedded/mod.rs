@@ -373,6 +373,41 @@ impl Handle {
         prepare(self, args, consistency)
     }
 
+    /// Parses one command queued by `MULTI` (`args[0]` is its name) without routing it.
+    ///
+    /// # Errors
+    /// The error reply for a command that does not parse, or that runs over the whole
+    /// keyspace (`KEYS`, `SCAN`, `DBSIZE`, `RANDOMKEY`, `FLUSHALL`): a transaction runs in
+    /// one group, where those would see only part of the data.
+    pub fn parse_queued(&self, args: &[&[u8]]) -> Result<Command, Reply> {
+        route::parse_queued(args)
+    }
+
+    /// `WATCH`: reads each key's modification version, linearizably, whatever the caller's
+    /// consistency (one read per group; the combined reply is an array of integers in key
+    /// order, 0 for a missing key).
+    #[must_use]
+    pub fn prepare_watch(&self, keys: &[&[u8]]) -> Prepared {
+        route::prepare_watch(self, keys)
+    }
+
+    /// `EXEC`: the queued commands as one command to the one group that owns every key of
+    /// theirs and of the `guards` (`WATCH`ed keys with the versions read then). With guards it
+    /// is a `WatchedExec` through the log, answering a null array when a guard's key changed;
+    /// without, an `Exec` (a read when every command is). `None` when there is nothing to
+    /// send (no commands, no guards).
+    ///
+    /// # Errors
+    /// [`CROSSSLOT`] when the keys span groups.
+    pub fn prepare_exec(
+        &self,
+        commands: Vec<Command>,
+        guards: Vec<(Vec<u8>, u64)>,
+        consistency: Consistency,
+    ) -> Result<Option<Prepared>, Reply> {
+        route::prepare_exec(self, commands, guards, consistency)
+    }
+
     /// Hands operations to the node (one envelope per core); the ticket completes with one
     /// reply per operation, in order. Reads that follow a write to the same group in `ops`
     /// go through the log after it (so a pipeline reads its own writes).

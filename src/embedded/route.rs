@@ -53,6 +53,80 @@ pub(super) fn prepare(
     }
 }
 
+pub(super) fn parse_queued(args: &[&[u8]]) -> Result<Command, Reply> {
+    let command = parse(args)?;
+    if command.keys().is_empty() {
+        let name = String::from_utf8_lossy(args[0]).to_ascii_lowercase();
+        return Err(Reply::Error(format!(
+            "ERR '{name}' spans every group and cannot run inside MULTI in Klein"
+        )));
+    }
+    Ok(command)
+}
+
+pub(super) fn prepare_watch(handle: &Handle, keys: &[&[u8]]) -> Prepared {
+    // Per group: its keys, and their positions in `keys`.
+    let mut parts: Vec<(GroupId, Vec<Vec<u8>>, Vec<usize>)> = Vec::new();
+    for (position, key) in keys.iter().enumerate() {
+        let group = handle.router.group_of(key);
+        let index = parts.iter().position(|(g, _, _)| *g == group).unwrap_or_else(|| {
+            parts.push((group, Vec::new(), Vec::new()));
+            parts.len() - 1
+        });
+        parts[index].1.push(key.to_vec());
+        parts[index].2.push(position);
+    }
+    let mut ops = Vec::with_capacity(parts.len());
+    let mut positions = Vec::with_capacity(parts.len());
+    for (group, keys, part_positions) in parts {
+        let command = Command::KeyVersions { keys };
+        ops.push(Op::Read {
+            group,
+            consistency: Consistency::Linearizable,
+            command,
+            behind_writes: false,
+        });
+        positions.push(part_positions);
+    }
+    Prepared { ops, combine: Combine::Scatter { positions } }
+}
+
+pub(super) fn prepare_exec(
+    handle: &Handle,
+    commands: Vec<Command>,
+    guards: Vec<(Vec<u8>, u64)>,
+    consistency: Consistency,
+) -> Result<Option<Prepared>, Reply> {
+    let command = if guards.is_empty() {
+        Command::Exec { commands }
+    } else {
+        Command::WatchedExec { guards, commands }
+    };
+    let keys = command.keys();
+    let Some(first) = keys.first() else {
+        return Ok(None);
+    };
+    let group = handle.router.group_of(first);
+    if keys.iter().any(|key| handle.router.group_of(key) != group) {
+        return Err(Reply::Error(CROSSSLOT.to_string()));
+    }
+    let op = match command.access() {
+        Access::Write => {
+            let mut encoded = Vec::new();
+            command.encode(&mut encoded);
+            Op::Write {
+                group,
+                client: handle.client,
+                sequence: handle.next_sequence(),
+                command,
+                bytes: encoded.len(),
+            }
+        }
+        Access::Read => Op::Read { group, consistency, command, behind_writes: false },
+    };
+    Ok(Some(Prepared { ops: vec![op], combine: Combine::Single }))
+}
+
 fn single(
     handle: &Handle,
     group: GroupId,

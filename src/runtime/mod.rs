@@ -86,6 +86,27 @@ impl Connection {
     pub fn peer_address(&self) -> Option<SocketAddr> {
         self.peer
     }
+
+    /// How long a read may wait for data before it fails with `TimedOut` (`None`: forever).
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        // Only a zero duration is refused; callers never pass one.
+        let _ = self.stream.set_read_timeout(timeout.filter(|timeout| !timeout.is_zero()));
+    }
+
+    /// Writes all of `bytes`, failing with `TimedOut` if the peer has not taken them within
+    /// `limit` (a client that does not read its replies).
+    ///
+    /// # Errors
+    /// The socket's error, or `TimedOut`.
+    pub async fn write_all_within(&mut self, bytes: &[u8], limit: Duration) -> io::Result<()> {
+        let stream = &mut self.stream;
+        let write = async move { futures_lite::AsyncWriteExt::write_all(stream, bytes).await };
+        let expire = async move {
+            glommio::timer::Timer::new(limit).await;
+            Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not take the bytes in time"))
+        };
+        futures_lite::future::or(write, expire).await
+    }
 }
 
 impl AsyncRead for Connection {

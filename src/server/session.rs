@@ -3,7 +3,11 @@
 //! A `Session` belongs to one connection on one core and is never shared; commands read and
 //! change it through [`crate::server::commands::dispatch`].
 
+use std::sync::Arc;
+
+use super::access::{DEFAULT_USER, ServerSettings};
 use super::resp::Protocol;
+use super::transaction::Transaction;
 use crate::embedded::{Consistency, Handle};
 
 /// What the connection loop does after a request.
@@ -23,6 +27,18 @@ pub struct Session {
     /// The node's API, as this connection's own client (`None`: connection commands only).
     handle: Option<Handle>,
     consistency: Consistency,
+    /// The open `MULTI`, if any.
+    transaction: Option<Transaction>,
+    /// `WATCH`ed keys with the modification versions read then.
+    watched: Vec<(Vec<u8>, u64)>,
+    /// A `WATCH` failed to read its versions: the next `EXEC` aborts.
+    watch_broken: bool,
+    /// The node's access settings (shared by every connection).
+    settings: Arc<ServerSettings>,
+    /// Whether the connection may run commands (always, when there is no password).
+    authenticated: bool,
+    /// The user the connection authenticated as.
+    user: Vec<u8>,
 }
 
 impl Session {
@@ -35,13 +51,64 @@ impl Session {
             name: None,
             handle: None,
             consistency: Consistency::default(),
+            transaction: None,
+            watched: Vec::new(),
+            watch_broken: false,
+            settings: Arc::new(ServerSettings::default()),
+            authenticated: true,
+            user: DEFAULT_USER.to_vec(),
         }
     }
 
     /// The session `RESET` leaves: the same connection and client, everything else new.
     #[must_use]
     pub fn reset(&self) -> Session {
+        // As Redis's RESET: back to the default user, authenticated only if it needs no
+        // password.
         Session { handle: self.handle.clone(), ..Session::new(self.client_id) }
+            .with_settings(Arc::clone(&self.settings))
+    }
+
+    /// This session under the node's access settings: unauthenticated when the default user
+    /// has a password.
+    #[must_use]
+    pub fn with_settings(self, settings: Arc<ServerSettings>) -> Session {
+        let authenticated = !settings.requires_auth();
+        Session { settings, authenticated, user: DEFAULT_USER.to_vec(), ..self }
+    }
+
+    /// The node's access settings.
+    #[must_use]
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    /// Whether the connection may run commands.
+    #[must_use]
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// The user the connection is (`CLIENT LIST`'s `user`).
+    #[must_use]
+    pub fn user(&self) -> &[u8] {
+        &self.user
+    }
+
+    /// `AUTH [user] password`: on success the connection is `user` from now on; on failure
+    /// nothing changes.
+    ///
+    /// # Errors
+    /// Redis's error text (see `ServerSettings::authenticate`).
+    pub fn authenticate(
+        &mut self,
+        user: Option<&[u8]>,
+        password: &[u8],
+    ) -> Result<(), &'static str> {
+        self.settings.authenticate(user, password)?;
+        self.authenticated = true;
+        self.user = user.unwrap_or(DEFAULT_USER).to_vec();
+        Ok(())
     }
 
     /// A session whose data commands go to the node through `handle`.
@@ -82,6 +149,53 @@ impl Session {
     /// Switches the protocol (`HELLO 2|3`).
     pub fn set_protocol(&mut self, protocol: Protocol) {
         self.protocol = protocol;
+    }
+
+    /// The open `MULTI`, if any.
+    #[must_use]
+    pub fn transaction(&self) -> Option<&Transaction> {
+        self.transaction.as_ref()
+    }
+
+    /// The open `MULTI`, to queue into.
+    pub fn transaction_mut(&mut self) -> Option<&mut Transaction> {
+        self.transaction.as_mut()
+    }
+
+    /// Opens (`Some`) or closes (`None`) a `MULTI`; returns the one that was open.
+    pub fn set_transaction(&mut self, transaction: Option<Transaction>) -> Option<Transaction> {
+        std::mem::replace(&mut self.transaction, transaction)
+    }
+
+    /// Whether `key` is watched.
+    #[must_use]
+    pub fn is_watched(&self, key: &[u8]) -> bool {
+        self.watched.iter().any(|(watched, _)| watched == key)
+    }
+
+    /// Keys watched.
+    #[must_use]
+    pub fn watched_count(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Watches `key` at `version` (a key watched already keeps its first version, as Redis).
+    pub fn watch(&mut self, key: Vec<u8>, version: u64) {
+        if !self.is_watched(&key) {
+            self.watched.push((key, version));
+        }
+    }
+
+    /// Marks the watch as unreliable: the next `EXEC` aborts.
+    pub fn break_watch(&mut self) {
+        self.watch_broken = true;
+    }
+
+    /// Forgets every watched key (`UNWATCH`, `EXEC`, `DISCARD`); returns them with their
+    /// versions, and whether a watch had failed.
+    pub fn unwatch(&mut self) -> (Vec<(Vec<u8>, u64)>, bool) {
+        let broken = std::mem::replace(&mut self.watch_broken, false);
+        (std::mem::take(&mut self.watched), broken)
     }
 
     /// The name set by `HELLO ... SETNAME` (or, later, `CLIENT SETNAME`); none when empty.

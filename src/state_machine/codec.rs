@@ -272,7 +272,7 @@ macro_rules! vector_field {
 }
 
 vector_field!(Vec<u8>, (Vec<u8>, Vec<u8>), (f64, Vec<u8>), (Vec<u8>, f64), Command, Reply);
-vector_field!((Reply, Reply));
+vector_field!((Reply, Reply), (Vec<u8>, u64));
 
 impl Field for Reply {
     fn put(&self, out: &mut Vec<u8>) {

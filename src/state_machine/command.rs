@@ -585,6 +585,13 @@ commands! {
     /// when the key holds a string equal to `comparison`. A tag of its own so logs written
     /// before it keep decoding `Set` unchanged.
     103 => SetIfEq { key: Vec<u8>, value: Vec<u8>, comparison: Vec<u8>, ttl: Ttl, get: bool },
+    /// `WATCH key...` as the server reads it: each key's modification version (0 when absent
+    /// or expired). Built by the server, never by `parse`.
+    104 => KeyVersions { keys: Vec<Vec<u8>> },
+    /// `WATCH` ... `MULTI` ... `EXEC`: when every guard's key still has its version, the
+    /// commands apply atomically (one reply array); otherwise nothing applies and the reply
+    /// is a null array. Built by the server, never by `parse`.
+    105 => WatchedExec { guards: Vec<(Vec<u8>, u64)>, commands: Vec<Command> },
 }
 
 impl Command {
@@ -616,7 +623,7 @@ impl Field for Command {
     /// Decodes a command nested in `Exec`: a nested `Exec` is refused before it recurses, so
     /// no input can nest deeper than one level (and exhaust the stack).
     fn get(reader: &mut Reader<'_>) -> Result<Command, DecodeError> {
-        if reader.peek()? == EXEC_TAG {
+        if matches!(reader.peek()?, EXEC_TAG | WATCHED_EXEC_TAG) {
             return Err(DecodeError::Malformed("nested exec"));
         }
         Command::decode_body(reader)
@@ -625,3 +632,6 @@ impl Field for Command {
 
 /// The tag of `Command::Exec` (see the table in `commands!`).
 const EXEC_TAG: u8 = 100;
+
+/// The tag of `Command::WatchedExec` (see the table in `commands!`).
+const WATCHED_EXEC_TAG: u8 = 105;

@@ -6,7 +6,7 @@ use super::command::{Access, Command};
 
 impl Command {
     /// Whether the command may change the replicated state. `Exec` is a write when any of its
-    /// commands is.
+    /// commands is; `WatchedExec` always is (its guards are checked in log order).
     #[must_use]
     pub fn access(&self) -> Access {
         use Command as C;
@@ -49,7 +49,8 @@ impl Command {
             | C::ZRange { .. }
             | C::ZCard { .. }
             | C::ZRank { .. }
-            | C::ZCount { .. } => Access::Read,
+            | C::ZCount { .. }
+            | C::KeyVersions { .. } => Access::Read,
             C::Exec { commands } => {
                 if commands.iter().any(|command| command.access() == Access::Write) {
                     Access::Write
@@ -77,7 +78,8 @@ impl Command {
             C::MGet { keys: list }
             | C::Del { keys: list }
             | C::Exists { keys: list }
-            | C::Touch { keys: list } => keys.extend(list.iter().map(Vec::as_slice)),
+            | C::Touch { keys: list }
+            | C::KeyVersions { keys: list } => keys.extend(list.iter().map(Vec::as_slice)),
             C::MSet { pairs } | C::MSetNx { pairs } => {
                 keys.extend(pairs.iter().map(|(key, _)| key.as_slice()));
             }
@@ -94,6 +96,12 @@ impl Command {
             }
             C::Keys { .. } | C::Scan { .. } | C::RandomKey {} | C::DbSize {} | C::FlushAll {} => {}
             C::Exec { commands } => {
+                for command in commands {
+                    command.push_keys(keys);
+                }
+            }
+            C::WatchedExec { guards, commands } => {
+                keys.extend(guards.iter().map(|(key, _)| key.as_slice()));
                 for command in commands {
                     command.push_keys(keys);
                 }
@@ -216,7 +224,9 @@ impl Command {
             | C::SAdd { .. }
             | C::SetAlgebra { destination: Some(_), .. }
             | C::ZAdd { .. } => true,
-            C::Exec { commands } => commands.iter().any(Command::may_grow_memory),
+            C::Exec { commands } | C::WatchedExec { commands, .. } => {
+                commands.iter().any(Command::may_grow_memory)
+            }
             _ => false,
         }
     }

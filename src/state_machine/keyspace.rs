@@ -115,6 +115,9 @@ pub struct Entry {
     /// Logarithmic access counter (LFU; not replicated state).
     pub frequency: u8,
     cost: u64,
+    /// The state machine's write count when a write last named this key (replicated, in
+    /// snapshots): what `WATCH` compares. Kept by an overwrite in place, then raised.
+    version: u64,
 }
 
 impl Entry {
@@ -122,6 +125,12 @@ impl Entry {
     #[must_use]
     pub fn deadline(&self) -> Option<u64> {
         self.deadline
+    }
+
+    /// The key's modification version (see [`Keyspace::set_version`]).
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Accounted bytes of the key.
@@ -190,9 +199,30 @@ impl Keyspace {
             self.deadlines.insert((deadline, key.clone()));
         }
         self.used_bytes += cost;
-        let entry =
-            Entry { value, deadline, access_millis: now, frequency: LFU_INITIAL_COUNT, cost };
+        let entry = Entry {
+            value,
+            deadline,
+            access_millis: now,
+            frequency: LFU_INITIAL_COUNT,
+            cost,
+            version: 0,
+        };
         self.map.insert(key, entry);
+    }
+
+    /// Sets the modification version of an existing `key` (expired or not); a missing key
+    /// has none (version 0).
+    pub fn set_version(&mut self, key: &[u8], version: u64) {
+        let probe = lookup(key);
+        if let Some(entry) = self.map.get_mut(&probe as &dyn KeyOrder) {
+            entry.version = version;
+        }
+    }
+
+    /// The modification version of `key` at `now`: 0 when it is missing or expired.
+    #[must_use]
+    pub fn version(&self, key: &[u8], now: u64) -> u64 {
+        self.get(key, now).map_or(0, Entry::version)
     }
 
     /// Removes `key` (expired or not); returns its entry.

@@ -94,13 +94,20 @@ pub struct StateMachine {
     pub(super) keyspace: Keyspace,
     pub(super) sessions: Sessions,
     pub(super) limits: Limits,
+    /// Writes applied so far (replicated, in snapshots): the version a write gives its keys.
+    pub(super) writes: u64,
 }
 
 impl StateMachine {
     /// An empty state machine.
     #[must_use]
     pub fn new(limits: Limits) -> StateMachine {
-        StateMachine { keyspace: Keyspace::default(), sessions: Sessions::default(), limits }
+        StateMachine {
+            keyspace: Keyspace::default(),
+            sessions: Sessions::default(),
+            limits,
+            writes: 0,
+        }
     }
 
     /// The memory limits.
@@ -146,6 +153,10 @@ impl StateMachine {
     }
 
     /// Applies one command at `stamp` (the body of `apply_batch`, without deduplication).
+    ///
+    /// Every applied write counts in `writes` and gives the keys it names that count as their
+    /// modification version (a write that happened to change nothing counts too: `WATCH` may
+    /// abort where Redis would not, never the other way round). Keys it deletes have none.
     pub fn apply_command(&mut self, stamp: u64, command: &Command) -> Reply {
         match command {
             Command::Exec { commands } => {
@@ -153,6 +164,18 @@ impl StateMachine {
                     commands.iter().map(|c| self.apply_command(stamp, c)).collect(),
                 );
             }
+            Command::WatchedExec { guards, commands } => {
+                let changed = guards
+                    .iter()
+                    .any(|(key, version)| self.keyspace.version(key, stamp) != *version);
+                if changed {
+                    return Reply::NullArray;
+                }
+                return Reply::Array(
+                    commands.iter().map(|c| self.apply_command(stamp, c)).collect(),
+                );
+            }
+            Command::KeyVersions { keys } => return self.key_versions(stamp, keys),
             Command::Expired { .. } | Command::Evict { .. } => {
                 return apply::execute(&mut self.keyspace, stamp, command);
             }
@@ -169,10 +192,29 @@ impl StateMachine {
             return reply;
         }
         let reply = apply::execute(&mut self.keyspace, stamp, command);
+        let write = command.access() == Access::Write;
+        if write {
+            self.writes += 1;
+        }
         for key in &keys {
             self.keyspace.touch(key, stamp);
+            if write {
+                self.keyspace.set_version(key, self.writes);
+            }
         }
         reply
+    }
+
+    /// `KeyVersions`: each key's modification version at `now`, 0 when missing or expired.
+    fn key_versions(&self, now: u64, keys: &[Vec<u8>]) -> Reply {
+        Reply::Array(
+            keys.iter()
+                .map(|key| {
+                    let version = self.keyspace.version(key, now);
+                    Reply::Integer(i64::try_from(version).unwrap_or(i64::MAX))
+                })
+                .collect(),
+        )
     }
 
     /// Whether memory-growing writes are refused: over `maxmemory` under `noeviction`, or
@@ -199,6 +241,9 @@ impl StateMachine {
         }
         if let Command::Exec { commands } = command {
             return Reply::Array(commands.iter().map(|c| self.read(now_millis, c)).collect());
+        }
+        if let Command::KeyVersions { keys } = command {
+            return self.key_versions(now_millis, keys);
         }
         if let Some(reply) = self.introspect(now_millis, command) {
             return reply;

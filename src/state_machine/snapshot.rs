@@ -1,9 +1,14 @@
 //! Snapshots: the whole replicated state as deterministic, checksummed bytes, and back.
 //!
 //! Format (version [`SNAPSHOT_FORMAT_VERSION`]): magic `KLSM`, version `u8`, the sessions
-//! (client order), the key count `u64`, then per key in keyspace order (stable hash, then
-//! bytes): key, deadline (`Option<u64>`), a type tag and the value (hash and set in their
-//! iteration order, list head to tail, sorted set by score), and last a CRC32C of all that.
+//! (client order), the write count `u64`, the key count `u64`, then per key in keyspace order
+//! (stable hash, then bytes): key, deadline (`Option<u64>`), modification version `u64`, a
+//! type tag and the value (hash and set in their iteration order, list head to tail, sorted
+//! set by score), and last a CRC32C of all that.
+//!
+//! Version 1 (before `WATCH`) had neither the write count nor the key versions; it still
+//! restores, as write count 1 with every key at version 1 (present keys must have a nonzero
+//! version: 0 means "absent" to `WATCH`).
 //!
 //! What is deliberately not in a snapshot: the limits (configuration, passed to `restore`)
 //! and the access metadata (LRU clock, LFU counter), which reads update differently on each
@@ -20,7 +25,10 @@ use super::sessions::Sessions;
 use super::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 
 /// The snapshot format version this build writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
+
+/// The format before key versions, still restored.
+const SNAPSHOT_FORMAT_VERSION_UNVERSIONED_KEYS: u8 = 1;
 
 const MAGIC: &[u8; 4] = b"KLSM";
 
@@ -32,10 +40,12 @@ impl StateMachine {
         out.extend_from_slice(MAGIC);
         out.push(SNAPSHOT_FORMAT_VERSION);
         self.sessions.encode(&mut out);
+        put_u64(&mut out, self.writes);
         put_u64(&mut out, self.keyspace.len() as u64);
         for (key, entry) in self.keyspace.iter() {
             put_bytes(&mut out, key.bytes());
             entry.deadline().put(&mut out);
+            put_u64(&mut out, entry.version());
             encode_value(&entry.value, &mut out);
         }
         let checksum = crc32c::crc32c(&out);
@@ -61,26 +71,34 @@ impl StateMachine {
         if reader.take(4)? != MAGIC {
             return Err(DecodeError::Malformed("snapshot magic"));
         }
-        let version = reader.u8()?;
-        if version != SNAPSHOT_FORMAT_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
-        }
+        let format = reader.u8()?;
+        let versioned = match format {
+            SNAPSHOT_FORMAT_VERSION => true,
+            SNAPSHOT_FORMAT_VERSION_UNVERSIONED_KEYS => false,
+            other => return Err(DecodeError::UnknownVersion(other)),
+        };
         let sessions = Sessions::decode(&mut reader)?;
+        let writes = if versioned { reader.u64()? } else { 1 };
         let mut keyspace = Keyspace::default();
         let count = reader.u64()?;
         for _ in 0..count {
             let key = reader.bytes()?;
             let deadline = Option::<u64>::get(&mut reader)?;
+            let version = if versioned { reader.u64()? } else { 1 };
+            if version > writes {
+                return Err(DecodeError::Malformed("key version"));
+            }
             let value = decode_value(&mut reader)?;
             if value.is_empty_collection() || keyspace.get(key, 0).is_some() {
                 return Err(DecodeError::Malformed("empty collection or duplicate key"));
             }
             keyspace.insert(key, value, deadline, 0);
+            keyspace.set_version(key, version);
         }
         if reader.remaining() != 0 {
             return Err(DecodeError::Malformed("bytes after the last key"));
         }
-        Ok(StateMachine { keyspace, sessions, limits })
+        Ok(StateMachine { keyspace, sessions, limits, writes })
     }
 
     /// A 64-bit digest of the replicated state (the snapshot's bytes): equal states give

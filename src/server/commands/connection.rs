@@ -11,6 +11,11 @@ use crate::server::session::{Flow, Session};
 /// replies Klein follows; Klein's own version is reported beside it.
 pub const REDIS_COMPATIBLE_VERSION: &str = "7.4.0";
 
+/// Redis's answer to `HELLO` without `AUTH` before the connection authenticated.
+const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, \
+    otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the \
+    client and select the RESP protocol version at the same time";
+
 /// Runs `name` if it is a connection command; `None` if it is not one.
 pub fn dispatch(
     session: &mut Session,
@@ -94,13 +99,15 @@ fn hello(session: &mut Session, arguments: &[Argument<'_>], out: &mut ReplyWrite
             return Flow::Continue;
         }
     }
-    if let Some((user, _password)) = credentials {
-        // Until users and passwords exist (issue "Redis-compatible server"), the only user is
-        // `default` with no password, which Redis accepts with any password.
-        if user.as_ref() != b"default" {
-            out.error("WRONGPASS invalid username-password pair or user is disabled.");
-            return Flow::Continue;
-        }
+    if let Some((user, password)) = credentials
+        && let Err(text) = session.authenticate(Some(user), password)
+    {
+        out.error(text);
+        return Flow::Continue;
+    }
+    if !session.is_authenticated() {
+        out.error(HELLO_NOAUTH);
+        return Flow::Continue;
     }
     if let Some(name) = name {
         session.set_name(name);

@@ -64,9 +64,11 @@ fn section(name: &str, status: Option<&NodeStatus>, text: &mut String) {
         }
         "clients" => {
             let waiting: usize = cores.iter().map(|core| core.waiting).sum();
+            let (connected, _, _) = crate::server::stats::snapshot();
             let _ = write!(
                 text,
-                "# Clients\r\nblocked_clients:0\r\nklein_requests_waiting:{waiting}\r\n"
+                "# Clients\r\nconnected_clients:{connected}\r\nblocked_clients:0\r\n\
+                 klein_requests_waiting:{waiting}\r\n"
             );
         }
         "memory" => {
@@ -82,9 +84,12 @@ fn section(name: &str, status: Option<&NodeStatus>, text: &mut String) {
             let sum = |get: &dyn Fn(&crate::runtime::status::CoreStatus) -> u64| -> u64 {
                 cores.iter().map(get).sum()
             };
+            let (_, received, commands) = crate::server::stats::snapshot();
             let _ = write!(
                 text,
-                "# Stats\r\nklein_operations:{}\r\nklein_batches_proposed:{}\r\n\
+                "# Stats\r\ntotal_connections_received:{received}\r\n\
+                 total_commands_processed:{commands}\r\nklein_operations:{}\r\n\
+                 klein_batches_proposed:{}\r\n\
                  klein_writes_proposed:{}\r\nklein_reads_served:{}\r\nklein_forwards_sent:{}\r\n\
                  klein_log_writes:{}\r\nklein_messages_sent:{}\r\n",
                 sum(&|c| c.operations),

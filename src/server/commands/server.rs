@@ -13,15 +13,15 @@ use crate::embedded::Consistency;
 use crate::server::resp::{Argument, Protocol, ReplyWriter};
 use crate::server::session::{Flow, Session};
 
-/// The configuration parameters `CONFIG GET` answers, with their values.
-const CONFIG: [(&str, &str); 8] = [
+/// The fixed configuration parameters `CONFIG GET` answers, with their values; `timeout` and
+/// `requirepass` come from the node's settings and `CONFIG SET` changes them.
+const CONFIG: [(&str, &str); 7] = [
     ("save", ""),
     ("appendonly", "yes"),
     ("appendfsync", "always"),
     ("maxmemory", "0"),
     ("maxmemory-policy", "noeviction"),
     ("databases", "1"),
-    ("timeout", "0"),
     ("proto-max-bulk-len", "16777216"),
 ];
 
@@ -40,10 +40,10 @@ pub fn dispatch(
             out.set_protocol(Protocol::Resp2);
             out.simple("RESET");
         }
-        b"AUTH" => auth(arguments, out),
+        b"AUTH" => auth(session, arguments, out),
         b"CLIENT" => client(session, arguments, out),
         b"COMMAND" => command(arguments, out),
-        b"CONFIG" => config(arguments, out),
+        b"CONFIG" => config(session, arguments, out),
         b"TIME" => time(arguments, out),
         b"INFO" => super::info::info(session, arguments, out),
         b"KLEIN" => super::info::klein(session, arguments, out),
@@ -63,17 +63,20 @@ fn select(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
     }
 }
 
-/// `AUTH [user] password`: until users and passwords exist, the only user is `default`
-/// without a password, and Redis answers that case this way.
-fn auth(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
-    match arguments.len() {
-        2 => out.error(
-            "ERR AUTH <password> called without any password configured for the default \
-             user. Are you sure your configuration is correct?",
-        ),
-        3 if arguments[1].as_ref() == b"default" => out.simple("OK"),
-        3 => out.error("WRONGPASS invalid username-password pair or user is disabled."),
-        _ => out.error(&wrong_arity("auth")),
+/// `AUTH [user] password` (Redis's texts: `WRONGPASS`, or the `AUTH <password> called
+/// without any password configured` error when the default user has none).
+fn auth(session: &mut Session, arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
+    let result = match arguments {
+        [_, password] => session.authenticate(None, password),
+        [_, user, password] => session.authenticate(Some(user), password),
+        _ => {
+            out.error(&wrong_arity("auth"));
+            return;
+        }
+    };
+    match result {
+        Ok(()) => out.simple("OK"),
+        Err(text) => out.error(text),
     }
 }
 
@@ -139,9 +142,10 @@ fn client(session: &mut Session, arguments: &[Argument<'_>], out: &mut ReplyWrit
 fn client_line(session: &Session) -> String {
     let name = session.name().map(String::from_utf8_lossy).unwrap_or_default();
     format!(
-        "id={} name={} db=0 resp={} lib-name= lib-ver=\n",
+        "id={} name={} db=0 user={} resp={} lib-name= lib-ver=\n",
         session.client_id(),
         name,
+        String::from_utf8_lossy(session.user()),
         session.protocol().version()
     )
 }
@@ -162,13 +166,19 @@ fn command(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
     }
 }
 
-fn config(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
+fn config(session: &Session, arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
     let sub = arguments.get(1).map(|sub| sub.to_ascii_uppercase());
     match sub.as_deref() {
         Some(b"GET") if arguments.len() >= 3 => {
-            let matched: Vec<(&str, &str)> = CONFIG
-                .iter()
-                .copied()
+            let settings = session.settings();
+            let timeout = settings.timeout_seconds().to_string().into_bytes();
+            let requirepass = settings.requirepass();
+            let mut all: Vec<(&str, &[u8])> =
+                CONFIG.iter().map(|(name, value)| (*name, value.as_bytes())).collect();
+            all.push(("timeout", &timeout));
+            all.push(("requirepass", &requirepass));
+            let matched: Vec<(&str, &[u8])> = all
+                .into_iter()
                 .filter(|(name, _)| {
                     arguments[2..].iter().any(|pattern| glob_matches(pattern, name.as_bytes()))
                 })
@@ -176,15 +186,11 @@ fn config(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
             out.map(matched.len());
             for (name, value) in matched {
                 out.bulk(name.as_bytes());
-                out.bulk(value.as_bytes());
+                out.bulk(value);
             }
         }
         Some(b"SET") if arguments.len() >= 4 && arguments.len().is_multiple_of(2) => {
-            let name = String::from_utf8_lossy(&arguments[2]).to_ascii_lowercase();
-            out.error(&format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - Klein does not \
-                 change this setting at runtime yet"
-            ));
+            config_set(session, &arguments[2..], out);
         }
         Some(b"RESETSTAT") if arguments.len() == 2 => out.simple("OK"),
         Some(b"GET" | b"SET") => {
@@ -194,6 +200,46 @@ fn config(arguments: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
         Some(_) => out.error(&unknown_subcommand(&arguments[1], "CONFIG")),
         None => out.error(&wrong_arity("config")),
     }
+}
+
+/// `CONFIG SET name value [name value ...]`: `timeout` and `requirepass` change for the whole
+/// node (every value is checked before any changes, as in Redis); other names are refused.
+fn config_set(session: &Session, pairs: &[Argument<'_>], out: &mut ReplyWriter<'_>) {
+    let mut timeout = None;
+    let mut requirepass = None;
+    for pair in pairs.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        match name.as_str() {
+            "timeout" => {
+                let parsed =
+                    std::str::from_utf8(&pair[1]).ok().and_then(|text| text.parse::<u64>().ok());
+                let Some(seconds) = parsed else {
+                    out.error(
+                        "ERR CONFIG SET failed (possibly related to argument 'timeout') - \
+                         argument couldn't be parsed into an integer",
+                    );
+                    return;
+                };
+                timeout = Some(seconds);
+            }
+            "requirepass" => requirepass = Some(&pair[1]),
+            _ => {
+                out.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - Klein does \
+                     not change this setting at runtime"
+                ));
+                return;
+            }
+        }
+    }
+    let settings = session.settings();
+    if let Some(seconds) = timeout {
+        settings.set_timeout_seconds(seconds);
+    }
+    if let Some(password) = requirepass {
+        settings.set_requirepass(password);
+    }
+    out.simple("OK");
 }
 
 /// `*` and `?` globbing for `CONFIG GET` patterns (iterative, no backtracking blow-up).
@@ -241,5 +287,70 @@ mod tests {
         assert!(glob_matches(b"SAVE", b"save"));
         assert!(!glob_matches(b"max", b"maxmemory"));
         assert!(glob_matches(b"m?xmemory", b"maxmemory"));
+    }
+
+    fn run(session: &mut Session, words: &[&str]) -> String {
+        let arguments: Vec<Argument<'_>> =
+            words.iter().map(|word| std::borrow::Cow::Borrowed(word.as_bytes())).collect();
+        let mut out = Vec::new();
+        let mut writer = ReplyWriter::new(session.protocol(), &mut out);
+        crate::server::commands::dispatch(session, &arguments, &mut writer);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn config_get_and_set_timeout_and_requirepass_for_the_whole_node() {
+        let settings = std::sync::Arc::new(crate::server::access::ServerSettings::default());
+        let mut session = Session::new(1).with_settings(std::sync::Arc::clone(&settings));
+        assert_eq!(
+            run(&mut session, &["CONFIG", "GET", "timeout"]),
+            "*2\r\n$7\r\ntimeout\r\n$1\r\n0\r\n"
+        );
+        assert_eq!(
+            run(&mut session, &["CONFIG", "SET", "timeout", "30", "requirepass", "pw"]),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            run(&mut session, &["CONFIG", "GET", "timeout", "requirepass"]),
+            "*4\r\n$7\r\ntimeout\r\n$2\r\n30\r\n$11\r\nrequirepass\r\n$2\r\npw\r\n"
+        );
+        assert_eq!(settings.timeout_seconds(), 30);
+        // New connections (and RESET ones) must authenticate now; this one already is.
+        assert!(session.is_authenticated());
+        assert!(!session.reset().is_authenticated());
+        assert!(
+            !Session::new(2).with_settings(std::sync::Arc::clone(&settings)).is_authenticated()
+        );
+        // A bad value changes nothing, not even the good pairs before it.
+        assert_eq!(
+            run(&mut session, &["CONFIG", "SET", "requirepass", "", "timeout", "x"]),
+            "-ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't \
+             be parsed into an integer\r\n"
+        );
+        assert_eq!(settings.requirepass(), b"pw");
+        assert!(
+            run(&mut session, &["CONFIG", "SET", "maxmemory", "1"])
+                .starts_with("-ERR CONFIG SET failed")
+        );
+        assert_eq!(run(&mut session, &["CONFIG", "SET", "requirepass", ""]), "+OK\r\n");
+        assert!(Session::new(3).with_settings(settings).is_authenticated());
+    }
+
+    #[test]
+    fn auth_answers_redis_texts() {
+        let mut session = Session::new(1);
+        assert_eq!(
+            run(&mut session, &["AUTH", "x"]),
+            format!("-{}\r\n", crate::server::access::AUTH_WITHOUT_PASSWORD)
+        );
+        assert_eq!(run(&mut session, &["AUTH", "default", "x"]), "+OK\r\n");
+        assert_eq!(
+            run(&mut session, &["AUTH", "bob", "x"]),
+            "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+        );
+        assert_eq!(
+            run(&mut session, &["AUTH"]),
+            "-ERR wrong number of arguments for 'auth' command\r\n"
+        );
     }
 }

@@ -92,7 +92,12 @@ impl<'buffer> ReplyWriter<'buffer> {
         }
     }
 
-    /// A missing array: RESP3 `_`, RESP2 `*-1`.
+    /// Bytes already written in this writer's protocol (a reply rendered earlier).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// A missing array: RESP3 `_`, RESP2 `*-1` (an aborted `EXEC`).
     pub fn null_array(&mut self) {
         match self.protocol {
             Protocol::Resp3 => self.out.extend_from_slice(b"_\r\n"),

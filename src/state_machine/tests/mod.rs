@@ -7,4 +7,5 @@ mod keys;
 mod machine;
 mod strings;
 mod support;
+mod watch;
 mod zsets;
