@@ -97,7 +97,9 @@
 //!
 //! Known limit: damage inside the *last* durable batch, with no later batch to vouch for it,
 //! cannot be told from a torn write and is truncated. Replication covers it (a quorum holds
-//! every acknowledged record); `docs/design/log-format.md` discusses it.
+//! every acknowledged record); `docs/design/log-format.md` discusses it. Except for one
+//! kind: before cutting, recovery looks for a misdirected copy of a record placed at or past
+//! the tail ([`find_misplaced_batch_at`]); finding one makes the tail corruption.
 //!
 //! # Obligations on the writer
 //!
@@ -113,6 +115,7 @@
 #![deny(clippy::unwrap_used)]
 #![deny(clippy::indexing_slicing)]
 
+use super::disk::DISK_SECTOR_SIZE_BYTES;
 use crate::constants::{LOG_RECORD_PAYLOAD_BYTES_MAX, LOG_SEGMENT_SIZE_BYTES_MAX};
 use crate::types::{Ballot, GroupId, Slot};
 
@@ -754,6 +757,52 @@ pub fn find_next_valid_record(bytes: &[u8], start: usize, segment: u64) -> Optio
             }
         }
         position = position.checked_add(RECORD_ALIGNMENT_BYTES)?;
+    }
+    None
+}
+
+/// An authentic header of `segment` found at or after `from` in `bytes` that opens a batch
+/// at exactly `tail` (its offset and batch offset are both `tail`) but sits somewhere else: the
+/// misdirected copy of the batch that should start where the log seems to end. Its position
+/// and header, or `None`. Never panics.
+///
+/// Recovery asks this before it cuts a torn tail: the writer starts a batch only after the
+/// previous one is durable and writes every record where its header says, so such a copy
+/// proves the device took the batch at `tail` and put it elsewhere (a misdirected write of the
+/// last batch, which nothing after it could vouch for). The copy must be a whole valid record
+/// (header and payload checksums) starting a sector, as a misdirected batch write is; the
+/// search starts past the valid records (headers inside their payloads are client bytes,
+/// never read as records) and asks for the exact tail offset, so client bytes of the torn
+/// batch that merely contain a header do not count (the power-loss fuzz target checks it). A
+/// copy
+/// that landed in another segment's file, or before the tail, is not seen here (before the
+/// tail it damaged a valid record, which the scan reports on its own).
+#[must_use]
+pub fn find_misplaced_batch_at(
+    bytes: &[u8],
+    from: usize,
+    segment: u64,
+    tail: u64,
+) -> Option<(usize, RecordHeader)> {
+    let magic = RECORD_MAGIC.to_le_bytes();
+    // A batch starts a sector, and a misdirected write moves whole sectors.
+    let mut position = from.checked_next_multiple_of(DISK_SECTOR_SIZE_BYTES)?;
+    while let Some(window) = bytes.get(position..) {
+        if window.starts_with(&magic)
+            && let Ok(header) = decode_header(window)
+            && header.segment == segment
+            && header.offset == tail
+            && header.batch_offset == tail
+            && u64::try_from(position).ok() != Some(tail)
+            && let Some(record) = window.get(..header.record_size_bytes())
+            && let Some(payload) = record.get(
+                RECORD_HEADER_SIZE_BYTES..RECORD_HEADER_SIZE_BYTES + header.payload_length_bytes(),
+            )
+            && verify_payload(&header, payload).is_ok()
+        {
+            return Some((position, header));
+        }
+        position = position.checked_add(DISK_SECTOR_SIZE_BYTES)?;
     }
     None
 }

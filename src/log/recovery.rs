@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use super::disk::DISK_SECTOR_SIZE_BYTES;
 use super::format::{
     HeaderError, RECORD_ALIGNMENT_BYTES, RecordError, RecordHeader, RecordKind, check_placement,
-    decode_header, decode_record, find_next_valid_record,
+    decode_header, decode_record, find_misplaced_batch_at, find_next_valid_record,
 };
 use super::index::{Index, Location, Position};
 use crate::types::{GroupId, Slot};
@@ -289,11 +289,7 @@ fn scan_segment(
                     // Corruption. Every record that is still valid is kept: the scan resumes at
                     // the next one, which may be a later record of this same batch. Writing
                     // must never resume before a record the index holds.
-                    for (offset, header, size) in batch.drain(..) {
-                        apply(segment, offset, &header, size, recovered);
-                        let start = usize::try_from(offset).expect("offsets fit usize");
-                        applied_end = applied_end.max(start + size);
-                    }
+                    applied_end = applied_end.max(apply_all(segment, &mut batch, recovered));
                     report_corruption(Damage { segment, offset, reason }, &groups_seen, recovered);
                     position = next;
                     continue;
@@ -303,6 +299,16 @@ fn scan_segment(
                 if let Some((at, error)) = first_unreadable_header(bytes, search_from, segment) {
                     let reason = RecordError::Header(error);
                     return Err(RecoveryError { segment, offset: at as u64, reason });
+                }
+                // A misdirected copy of a record that belongs here or later: the device took
+                // writes past this point, so the tail was durable and is lost, not torn.
+                if let Some((_, lost)) =
+                    find_misplaced_batch_at(bytes, search_from, segment, offset)
+                {
+                    applied_end = applied_end.max(apply_all(segment, &mut batch, recovered));
+                    groups_seen.insert(lost.group);
+                    report_corruption(Damage { segment, offset, reason }, &groups_seen, recovered);
+                    break;
                 }
                 let is_clean_end = batch.is_empty()
                     && matches!(reason, RecordError::Header(HeaderError::Zeroed))
@@ -346,6 +352,20 @@ fn scan_segment(
         report_corruption(torn, &groups_seen, recovered);
     }
     Ok(resume as u64)
+}
+
+/// Applies (indexes) every record of `batch`, emptying it; the end of the last one.
+fn apply_all(
+    segment: u64,
+    batch: &mut Vec<(u64, RecordHeader, usize)>,
+    recovered: &mut Recovered,
+) -> usize {
+    let mut end = 0;
+    for (offset, header, size) in batch.drain(..) {
+        apply(segment, offset, &header, size, recovered);
+        end = end.max(usize::try_from(offset).expect("offsets fit usize") + size);
+    }
+    end
 }
 
 /// Asks for the nonzero bytes of `segment` from `from` on to be zeroed.
@@ -744,6 +764,57 @@ mod tests {
         for record in durable.iter().filter(|record| record.slot != victim.slot) {
             assert!(recovered.index.get(record.group, record.slot).is_some());
         }
+    }
+
+    #[test]
+    fn a_misdirected_last_batch_is_corruption_not_a_torn_tail() {
+        let mut disk = SimDisk::new(6, SimDiskOptions::default());
+        let mut writer = Writer::new(SMALL);
+        let mut durable = Vec::new();
+        for slot in 0..4 {
+            let bytes = payload(2, slot, 1);
+            let entry = Entry {
+                kind: RecordKind::Accepted,
+                group: GroupId(2),
+                slot: Slot(slot),
+                ballot: Ballot { round: 1, node: 1 },
+                payload: &bytes,
+            };
+            writer.append(&entry).unwrap();
+            durable.extend(drive(&mut writer, &mut disk, 20));
+        }
+        let last = durable[3];
+        // The device put the last batch (durable, acknowledged) further on in the file and
+        // left its place zeroed: nothing after it vouches for it, only its misplaced copy.
+        let mut images = disk.segment_images();
+        let image = &mut images.iter_mut().find(|(n, _)| *n == last.position.segment).unwrap().1;
+        let start = usize::try_from(last.position.offset).unwrap();
+        let end = image.iter().rposition(|byte| *byte != 0).unwrap() + 1;
+        let end = end.next_multiple_of(DISK_SECTOR_SIZE_BYTES);
+        let elsewhere = end;
+        assert!(elsewhere + (end - start) <= image.len(), "room for the copy");
+        let batch = image[start..end].to_vec();
+        image[elsewhere..elsewhere + batch.len()].copy_from_slice(&batch);
+        image[start..end].fill(0);
+        let mut borrowed: Vec<(u64, &[u8])> =
+            images.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
+        let recovered = recover(&mut borrowed).expect("recoverable");
+        assert_eq!(recovered.corruption.len(), 1, "{:?}", recovered.corruption);
+        assert_eq!(recovered.corruption[0].offset, last.position.offset);
+        assert!(recovered.suspect_groups.contains(&GroupId(2)));
+        assert!(recovered.torn_tail.is_none(), "not cut as a torn tail");
+        for record in &durable[..3] {
+            assert!(recovered.index.get(record.group, record.slot).is_some());
+        }
+
+        // Without the copy it is an ordinary end of the log (the documented limit).
+        let mut images = disk.segment_images();
+        let image = &mut images.iter_mut().find(|(n, _)| *n == last.position.segment).unwrap().1;
+        image[start..end].fill(0);
+        let mut borrowed: Vec<(u64, &[u8])> =
+            images.iter().map(|(number, bytes)| (*number, bytes.as_slice())).collect();
+        let recovered = recover(&mut borrowed).expect("recoverable");
+        assert!(recovered.corruption.is_empty());
     }
 
     #[test]
