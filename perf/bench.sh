@@ -85,13 +85,14 @@ wait_set() { # port -> 0 once a SET is acknowledged (the node is master for the 
 
 start_system() { # system rep -> sets PORT and SERVER_PIDS
   local sys=$1 rep=$2 dir="$SCRATCH/data-$1-$2" i cpus
-  mkdir -p "$dir"; SERVER_PIDS=()
+  mkdir -p "$dir"; SERVER_PIDS=(); METRICS_PORTS=()
   case "$sys" in
     klein1)
       PORT=$((BASE + 1))
       run pp_bg taskset -c "$SERVER_CPU" "$KLEIN" server --listen "127.0.0.1:$PORT" \
-        --data-dir "$dir/n1" --cores 1 --log-level warn 2> "$OUT/logs/$sys-$rep.log"
-      SERVER_PIDS=("$PP_LAST_PID"); wait_set "$PORT";;
+        --data-dir "$dir/n1" --cores 1 --log-level warn \
+        --metrics-listen "127.0.0.1:$((BASE + 41))" 2> "$OUT/logs/$sys-$rep.log"
+      SERVER_PIDS=("$PP_LAST_PID"); METRICS_PORTS=("$((BASE + 41))"); wait_set "$PORT";;
     klein3)
       PORT=$((BASE + 11)); read -ra cpus <<< "$CLUSTER_CPUS"
       local cluster="1=127.0.0.1:$((BASE + 21)),2=127.0.0.1:$((BASE + 22)),3=127.0.0.1:$((BASE + 23))"
@@ -99,8 +100,8 @@ start_system() { # system rep -> sets PORT and SERVER_PIDS
         run pp_bg taskset -c "${cpus[$((i - 1))]}" "$KLEIN" server --node-id "$i" \
           --listen "127.0.0.1:$((BASE + 10 + i))" --peer-listen "127.0.0.1:$((BASE + 20 + i))" \
           --initial-cluster "$cluster" --data-dir "$dir/n$i" --cores 1 --log-level warn \
-          2> "$OUT/logs/$sys-$rep-n$i.log"
-        SERVER_PIDS+=("$PP_LAST_PID")
+          --metrics-listen "127.0.0.1:$((BASE + 40 + i))" 2> "$OUT/logs/$sys-$rep-n$i.log"
+        SERVER_PIDS+=("$PP_LAST_PID"); METRICS_PORTS+=("$((BASE + 40 + i))")
       done
       wait_set "$PORT"
       sleep 2   # masters settle on node 1 within about a second of start
@@ -126,6 +127,22 @@ server_ticks() { # CPU time (user + system, in clock ticks) of every server proc
   echo "$t"
 }
 
+# Klein's own counters summed over its nodes (GET /metrics): consensus messages, log writes
+# (each O_DSYNC, so a device flush), batches proposed and the writes they carried. For redis
+# (no metrics port) prints nothing.
+klein_counters() {
+  local port
+  for port in "${METRICS_PORTS[@]}"; do
+    curl -s --max-time 2 "http://127.0.0.1:$port/metrics" || true
+  done | awk '/^klein_(messages_sent|log_writes|batches_proposed|writes_proposed|forwards_sent)_total/ {
+      name = $1; sub(/\{.*/, "", name); sum[name] += $2 }
+    END { printf "%d %d %d %d %d", sum["klein_messages_sent_total"], sum["klein_log_writes_total"],
+          sum["klein_batches_proposed_total"], sum["klein_writes_proposed_total"],
+          sum["klein_forwards_sent_total"] }'
+}
+METRICS_CSV="$OUT/klein-counters.csv"
+echo "rep,system,scenario,requests,messages_per_op,log_writes_per_op,writes_per_batch,forwards" > "$METRICS_CSV"
+
 declare -A W1_OPS
 bench() { # rep system scenario
   local rep=$1 sys=$2 sc=$3 tag="$2-$3-rep$1" args=() rc=0 t0
@@ -142,11 +159,25 @@ bench() { # rep system scenario
   esac
   if (( SECONDS - T0 > MAX_SECONDS )); then log "MAX_SECONDS reached: $tag not run"; return 0; fi
   t0=$(server_ticks)
+  local c0=""; (( ${#METRICS_PORTS[@]} )) && c0=$(klein_counters)
   run timeout $((DURATION + WARMUP + 120)) "$KLEIN_BENCH" -p "$PORT" "${args[@]}" \
     --value-size "$DATASIZE" -r "$KEYSPACE" --duration "$DURATION" --warmup "$WARMUP" \
     --cpus "$CLIENT_CPU" --quiet --json "$OUT/json/$tag.json" --hgrm "$OUT/hgrm/$tag.hgrm" \
     > "$OUT/logs/$tag.txt" 2>&1 || rc=$?
   local ticks=$(( $(server_ticks) - t0 ))
+  if [[ -n "$c0" && -f "$OUT/json/$tag.json" ]]; then
+    # Per operation over the whole run (warm-up included: the counters cannot split it).
+    python3 - "$rep" "$sys" "$sc" "$OUT/json/$tag.json" "$c0" "$(klein_counters)" \
+        "$((DURATION + WARMUP))" >> "$METRICS_CSV" <<'EOF'
+import json, sys
+rep, sysname, sc, path, before, after, wall = sys.argv[1:]
+r = json.load(open(path))["results"]
+d = [b - a for a, b in zip(map(int, before.split()), map(int, after.split()))]
+ops = max(1.0, r["throughput_ops_s"] * float(wall))
+print(f"{rep},{sysname},{sc},{ops:.0f},{d[0] / ops:.3f},{d[1] / ops:.3f},"
+      f"{(d[3] / d[2]) if d[2] else 0:.1f},{d[4]}")
+EOF
+  fi
   python3 - "$rep" "$sys" "$sc" "$OUT/json/$tag.json" "$ticks" "$(getconf CLK_TCK)" \
       "$(cut -d' ' -f1 /proc/loadavg)" "$rc" "$((DURATION + WARMUP))" >> "$CSV" <<'EOF'
 import csv, json, sys
@@ -228,7 +259,7 @@ meta = {
              "value_size": $DATASIZE, "keyspace": $KEYSPACE, "key_dist": "uniform", "key_size": 16,
              "m1_fraction_of_w1": $M1_FRACTION, "systems": "$SYSTEMS".split(), "scenarios": "$SCENARIOS".split(),
              "klein": "durable: every acknowledged write fdatasync'ed/O_DSYNC; --cores 1 per process",
-             "klein3": "3 nodes (RF=3) on loopback, majority = leader + 1 durable; driven through node 1 (the master; followers answer -TRYAGAIN)",
+             "klein3": "3 nodes (RF=3) on loopback, majority = leader + 1 durable; driven through node 1 (the master; followers would forward to it)",
              "redis-none": "--save '' --appendonly no", "redis-aof": "--save '' --appendonly yes --appendfsync always",
              "etcd": "$ETCD_NOTE", "max_seconds": $MAX_SECONDS},
   "placement": {"klein-bench": "CPU $CLIENT_CPU (--cpus), 1 thread", "klein1": "CPU $SERVER_CPU (taskset)",
@@ -321,6 +352,19 @@ for k in ("klein1", "klein3"):
     L.append("")
 L.append(f"Runs with failed requests or a non-zero exit: {len(fails)}" + "".join(
     f"\n- rep {r['rep']} {r['system']} {r['scenario']}: failed {r['failed']} errors {r['errors']} exit {r['exit']}" for r in fails))
+kc_path = os.path.join(out, "klein-counters.csv")
+kc = list(csv.DictReader(open(kc_path))) if os.path.exists(kc_path) else []
+if kc:
+    L.append("\n## Klein's counters per operation (E2; medians over repetitions, warm-up included)\n")
+    L.append("| system | scenario | consensus messages/op | log writes (flushes)/op | writes per batch | forwards |")
+    L.append("| --- | --- | --- | --- | --- | --- |")
+    for s in ("klein1", "klein3"):
+        for sc in scenarios:
+            sel = [r for r in kc if r["system"] == s and r["scenario"] == sc]
+            if not sel: continue
+            m = lambda f: statistics.median(float(r[f]) for r in sel)
+            L.append(f"| {s} | {sc} | {m('messages_per_op'):.3f} | {m('log_writes_per_op'):.3f} | {m('writes_per_batch'):.1f} | {m('forwards'):.0f} |")
+    L.append("\nTargets at saturation (W2): consensus messages/op <= 0.1, flushes/op <= 0.1.")
 missing = [f"{s} {sc}" for s in systems for sc in scenarios if res.get(s, {}).get(sc, {}).get("runs", 0) < c["repeats"]]
 if missing: L.append("\nIncomplete (fewer runs than repeats): " + ", ".join(missing))
 L.append("\nFiles: meta.json (machine, placement, exact commands, load before/after), results.json, runs.csv, "
