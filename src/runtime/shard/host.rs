@@ -825,15 +825,7 @@ impl<M: Machine> Shard<M> {
                 self.forward_queue(index);
                 return self.release_parked(index);
             }
-            let mut bytes = 0;
-            let mut count = 0;
-            for queued in &group.queue {
-                if count > 0 && bytes + queued.bytes > SHARD_BATCH_BYTES_MAX {
-                    break;
-                }
-                bytes += queued.bytes;
-                count += 1;
-            }
+            let (count, bytes) = batch_prefix(&group.queue);
             let entries: Vec<(u64, u64, &M::Command)> = group
                 .queue
                 .iter()
@@ -1135,6 +1127,20 @@ impl<M: Machine> Shard<M> {
         group.snapshot = Some((writing, state));
         Ok(())
     }
+}
+
+/// How many queued writes (and their bytes) the next batch takes: up to
+/// [`SHARD_BATCH_BYTES_MAX`], at least one.
+fn batch_prefix<C>(queue: &VecDeque<Queued<C>>) -> (usize, usize) {
+    let (mut count, mut bytes) = (0, 0);
+    for queued in queue {
+        if count > 0 && bytes + queued.bytes > SHARD_BATCH_BYTES_MAX {
+            break;
+        }
+        bytes += queued.bytes;
+        count += 1;
+    }
+    (count, bytes)
 }
 
 /// Applies one chosen slot to the group's machine and answers the writes it carried.

@@ -22,9 +22,9 @@
 use super::{
     Consistency, FORWARD_PAYLOAD_BYTES_MAX, Fatal, ForwardMessage, ForwardRefusal, Forwarded,
     ForwardedEntries, Group, GroupId, Machine, NodeId, Phase, Queued, Remote,
-    SHARD_BATCH_BYTES_MAX, SHARD_FORWARD_GIVE_UP_TICKS, SHARD_FORWARD_RESEND_TICKS,
-    SHARD_FORWARD_RETRY_TICKS, SHARD_FORWARDS_IN_FLIGHT_MAX, SHARD_REMOTE_REQUESTS_MAX, Shard,
-    ShardError, Token, WireForwardKind, is_remote,
+    SHARD_FORWARD_GIVE_UP_TICKS, SHARD_FORWARD_RESEND_TICKS, SHARD_FORWARD_RETRY_TICKS,
+    SHARD_FORWARDS_IN_FLIGHT_MAX, SHARD_REMOTE_REQUESTS_MAX, Shard, ShardError, Token,
+    WireForwardKind, batch_prefix, is_remote,
 };
 
 /// The master of `group` when it is another node and this replica is not serving.
@@ -35,10 +35,16 @@ pub(super) fn remote_master<M: Machine>(group: &Group<M>) -> Option<NodeId> {
     group.replica.master().filter(|master| *master != group.replica.node())
 }
 
-fn kind_of(consistency: Consistency) -> WireForwardKind {
-    match consistency {
-        Consistency::Lease => WireForwardKind::Lease,
-        Consistency::Linearizable | Consistency::Stale => WireForwardKind::Linearizable,
+impl<C> ForwardedEntries<C> {
+    /// What the master is asked to do with them.
+    fn kind(&self) -> WireForwardKind {
+        match self {
+            ForwardedEntries::Writes(_) => WireForwardKind::Write,
+            ForwardedEntries::Reads(Consistency::Lease, _) => WireForwardKind::Lease,
+            ForwardedEntries::Reads(Consistency::Linearizable | Consistency::Stale, _) => {
+                WireForwardKind::Linearizable
+            }
+        }
     }
 }
 
@@ -46,53 +52,49 @@ impl<M: Machine> Shard<M> {
     /// Sends the queued writes of group `index` to its master, a batch per request, up to
     /// the in-flight bound (the rest waits in the queue).
     pub(super) fn forward_queue(&mut self, index: usize) {
-        let ticks = self.ticks;
-        let Phase::Serving(_, groups) = &mut self.phase else { return };
-        let group = &mut groups[index];
-        let Some(master) = remote_master(group) else { return };
-        while !group.queue.is_empty() && group.forwarded.len() < SHARD_FORWARDS_IN_FLIGHT_MAX {
-            let mut bytes = 0;
-            let mut count = 0;
-            for queued in &group.queue {
-                if count > 0 && bytes + queued.bytes > SHARD_BATCH_BYTES_MAX {
-                    break;
-                }
-                bytes += queued.bytes;
-                count += 1;
+        loop {
+            let Phase::Serving(_, groups) = &mut self.phase else { return };
+            let group = &mut groups[index];
+            let Some(master) = remote_master(group) else { return };
+            if group.queue.is_empty() || group.forwarded.len() >= SHARD_FORWARDS_IN_FLIGHT_MAX {
+                return;
             }
+            let (count, bytes) = batch_prefix(&group.queue);
             let entries: Vec<Queued<M::Command>> = group.queue.drain(..count).collect();
             group.queued_bytes -= bytes;
             let encoded: Vec<(u64, u64, &M::Command)> =
                 entries.iter().map(|q| (q.client, q.sequence, &q.command)).collect();
             let batch = group.machine.encode_batch(&encoded);
-            self.next_forward += 1;
-            let id = self.next_forward;
-            self.forwards.push((
-                master,
-                ForwardMessage::Request {
-                    group: group.id,
-                    id,
-                    kind: WireForwardKind::Write,
-                    batch: batch.clone(),
-                },
-            ));
-            self.stats.forwards_sent += 1;
-            group.forwarded.insert(
-                id,
-                Forwarded {
-                    entries: ForwardedEntries::Writes(entries),
-                    batch,
-                    to: master,
-                    first: ticks,
-                    resend: ticks + SHARD_FORWARD_RESEND_TICKS,
-                },
-            );
+            self.start_forward(index, master, ForwardedEntries::Writes(entries), batch);
         }
+    }
+
+    /// Sends a new forwarded request of group `index` to `master` and keeps it until answered.
+    fn start_forward(
+        &mut self,
+        index: usize,
+        master: NodeId,
+        entries: ForwardedEntries<M::Command>,
+        batch: Vec<u8>,
+    ) {
+        let Phase::Serving(_, groups) = &mut self.phase else { return };
+        let group = &mut groups[index];
+        self.next_forward += 1;
+        let id = self.next_forward;
+        let request = ForwardMessage::Request {
+            group: group.id,
+            id,
+            kind: entries.kind(),
+            batch: batch.clone(),
+        };
+        self.forwards.push((master, request));
+        self.stats.forwards_sent += 1;
+        let (first, resend) = (self.ticks, self.ticks + SHARD_FORWARD_RESEND_TICKS);
+        group.forwarded.insert(id, Forwarded { entries, batch, to: master, first, resend });
     }
 
     /// Sends this turn's reads of group `index` to its master: one request per consistency.
     pub(super) fn forward_reads(&mut self, index: usize) {
-        let ticks = self.ticks;
         let Phase::Serving(_, groups) = &mut self.phase else { return };
         let group = &mut groups[index];
         if group.forward_reads.is_empty() {
@@ -125,24 +127,7 @@ impl<M: Machine> Shard<M> {
             let encoded: Vec<(u64, u64, &M::Command)> =
                 same.iter().map(|(command, _)| (0, 0, command)).collect();
             let batch = group.machine.encode_batch(&encoded);
-            self.next_forward += 1;
-            let id = self.next_forward;
-            let kind = kind_of(consistency);
-            self.forwards.push((
-                master,
-                ForwardMessage::Request { group: group.id, id, kind, batch: batch.clone() },
-            ));
-            self.stats.forwards_sent += 1;
-            group.forwarded.insert(
-                id,
-                Forwarded {
-                    entries: ForwardedEntries::Reads(consistency, same),
-                    batch,
-                    to: master,
-                    first: ticks,
-                    resend: ticks + SHARD_FORWARD_RESEND_TICKS,
-                },
-            );
+            self.start_forward(index, master, ForwardedEntries::Reads(consistency, same), batch);
         }
     }
 
@@ -191,10 +176,7 @@ impl<M: Machine> Shard<M> {
             let Some(forwarded) = group.forwarded.get_mut(&id) else { return };
             forwarded.to = master;
             forwarded.resend = ticks + SHARD_FORWARD_RESEND_TICKS;
-            let kind = match &forwarded.entries {
-                ForwardedEntries::Writes(_) => WireForwardKind::Write,
-                ForwardedEntries::Reads(consistency, _) => kind_of(*consistency),
-            };
+            let kind = forwarded.entries.kind();
             let request = ForwardMessage::Request {
                 group: group.id,
                 id,
